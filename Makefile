@@ -1,0 +1,100 @@
+# The dispute assistant. `make help` lists the targets.
+# Two commands matter: `make run` and `make test`; both set up what is missing.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.ONESHELL:
+.SHELLFLAGS := -eu -o pipefail -c
+
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+STACK := $(TOOLS)/bin/python scripts/stack.py
+RASA_VENV := .venv/.synced
+BACKEND_VENV := backend/.venv/.synced
+WEBCHAT := backend/src/storefront/static/vendor/rasa-webchat.js
+export UV_NO_PROGRESS := 1
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]+:.*## / {printf "  \033[1m%-15s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# --- setup: every step is skipped when its inputs have not changed -------------
+
+$(UV):
+	@command -v python3 >/dev/null || { echo "error: python3 is needed to install uv"; exit 1; }
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(RASA_VENV): pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python "$$(scripts/find-python 3.10)"
+	touch $@
+
+$(BACKEND_VENV): backend/pyproject.toml backend/uv.lock | $(UV)
+	$(UV) sync --frozen --project backend --python "$$(scripts/find-python 3.11)"
+	touch $@
+
+# The chat widget's bundle, pinned by package-lock.json and served locally (no CDN).
+$(WEBCHAT): backend/src/storefront/package.json backend/src/storefront/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm (Node.js) is needed for the chat widget: apt-get install nodejs npm"; exit 1; }
+	cd backend/src/storefront && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(@D)
+	cp backend/src/storefront/node_modules/rasa-webchat/lib/index.js $@
+
+setup: $(RASA_VENV) $(BACKEND_VENV) $(WEBCHAT) ## install environments, widget and secrets (idempotent)
+	@$(STACK) ensure-env
+
+# --- run -----------------------------------------------------------------------
+
+run: setup ## start everything (backend, actions, Rasa, web page); Ctrl-C stops it
+	$(STACK) run
+
+train: setup ## train the Rasa model now
+	$(STACK) train
+
+model: setup ## train the model only if data/, domain.yml or config.yml changed
+	$(STACK) train --if-needed
+
+seed: setup ## reset the backend database to the demo data
+	$(STACK) exec backend/.venv/bin/python -m dispute_backend migrate
+	$(STACK) exec backend/.venv/bin/python -m dispute_backend seed --reset
+
+# --- quality -------------------------------------------------------------------
+
+lint: setup ## ruff lint and format check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	backend/.venv/bin/ruff check backend tests/backend
+	backend/.venv/bin/ruff format --check backend tests/backend
+
+format: setup ## apply ruff's formatting and safe fixes
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+	backend/.venv/bin/ruff check --fix backend tests/backend
+	backend/.venv/bin/ruff format backend tests/backend
+
+typecheck: setup ## mypy: actions/ and extensions/, backend/ (strict)
+	.venv/bin/mypy
+	cd backend && .venv/bin/mypy
+
+test-actions: setup ## unit tests of the actions and NLU extensions
+	.venv/bin/pytest -q tests/actions
+
+test-backend: setup ## backend tests on SQLite and PostgreSQL
+	backend/.venv/bin/pytest -q tests/backend
+
+validate: setup ## rasa data validate (fails on any warning)
+	scripts/validate-data
+
+test-e2e: setup model ## the whole stack over HTTP and in headless Chromium
+	scripts/ensure-chromium
+	backend/.venv/bin/pytest -q tests/e2e
+
+test: lint typecheck validate test-actions test-backend test-e2e ## everything CI runs
+
+bench-backend: setup ## backend latency and throughput (SQLite and PostgreSQL)
+	backend/.venv/bin/python -m dispute_backend bench
+
+clean: ## remove environments, models and run-time data (keeps .env)
+	rm -rf .venv backend/.venv $(TOOLS) models var backend/src/storefront/node_modules $(WEBCHAT)
+
+.PHONY: help setup run train model seed lint format typecheck test-actions test-backend validate test-e2e test bench-backend clean

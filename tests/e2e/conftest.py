@@ -1,0 +1,134 @@
+"""Start the whole stack once per test session, on its own ports and data.
+
+The stack is the one `make run` starts (scripts/stack.py): the real backend,
+action server, Rasa server (with the trained model) and web page, on free
+ports, with fresh secrets and a fresh SQLite database in a temporary folder,
+so a developer's running `make run` is never disturbed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def load_stack_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("stack", ROOT / "scripts" / "stack.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["stack"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+stack_module = load_stack_module()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RunningStack:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.backend_url = env["BACKEND_URL"]
+        self.rasa_url = env["RASA_URL"]
+        self.web_url = f"http://{env['PUBLIC_HOST']}:{env['WEB_PORT']}"
+        self.action_url = f"http://{env['HOST']}:{env['ACTION_PORT']}"
+
+    def say(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Send a message through the REST channel; return the bot's messages."""
+        response = requests.post(
+            f"{self.rasa_url}/webhooks/rest/webhook",
+            json={"sender": sender, "message": text, "metadata": metadata or {}},
+            timeout=30,
+        )
+        response.raise_for_status()
+        messages: list[dict[str, Any]] = response.json()
+        return messages
+
+    def chat_token(self, buyer_id: str) -> str:
+        response = requests.post(
+            f"{self.backend_url}/api/v1/storefront/chat-tokens",
+            json={"buyer_id": buyer_id},
+            headers={"Authorization": f"Bearer {self.env['STOREFRONT_SERVICE_TOKEN']}"},
+            timeout=5,
+        )
+        response.raise_for_status()
+        return str(response.json()["token"])
+
+
+def stack_environment(var_dir: Path) -> dict[str, str]:
+    overrides = {name: secrets.token_urlsafe(24) for name in stack_module.SECRET_NAMES}
+    overrides.update(
+        {
+            "APP_ENV": "test",
+            "VAR_DIR": str(var_dir),
+            "BACKEND_PORT": str(free_port()),
+            "ACTION_PORT": str(free_port()),
+            "RASA_PORT": str(free_port()),
+            "WEB_PORT": str(free_port()),
+            "DATABASE_URL": f"sqlite:///{var_dir / 'backend.db'}",
+            "RASA_TRACKER_DB": str(var_dir / "rasa" / "tracker.db"),
+            "EVIDENCE_DIR": str(var_dir / "evidence"),
+        }
+    )
+    env: dict[str, str] = stack_module.build_environment(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    env = stack_environment(tmp_path_factory.mktemp("stack"))
+    model = Path(env["MODEL_PATH"])
+    if not model.exists():
+        pytest.fail(f"no trained model at {model}: run `make model` first")
+    running = stack_module.Stack(env)
+    try:
+        running.check_ports()
+        running.prepare_backend()
+        running.start()
+    except stack_module.StackError as error:
+        running.stop()
+        pytest.fail(str(error))
+    yield RunningStack(env)
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/ensure-chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
