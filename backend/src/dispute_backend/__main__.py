@@ -1,0 +1,76 @@
+"""python -m dispute_backend migrate | seed [--reset] | serve [--host H --port P] | bench"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .settings import get_settings
+
+
+def _migrate() -> None:
+    from .migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    print("database is at the latest migration")
+
+
+def _seed(reset: bool) -> None:
+    from .app import rule_settings
+    from .clock import SystemClock
+    from .db import begin_write, make_engine, make_session_factory
+    from .seed import has_data, seed, wipe
+
+    settings = get_settings()
+    factory = make_session_factory(make_engine(settings.database_url))
+    with factory() as session:
+        begin_write(session)
+        if has_data(session) and not reset:
+            print("demo data already present (use seed --reset to start over)")
+            return
+        if reset:
+            wipe(session)
+        seed(session, now=SystemClock().now(), rs=rule_settings(settings))
+        session.commit()
+    print("demo data seeded: buyers alice, bruno, carla, diego, erin")
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dispute_backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations (safe to repeat)")
+    seed_p = sub.add_parser("seed", help="seed demo data if the database has no buyers")
+    seed_p.add_argument("--reset", action="store_true", help="wipe everything and reseed")
+    serve_p = sub.add_parser("serve", help="run the HTTP service and its scheduler")
+    serve_p.add_argument("--host", default="127.0.0.1")
+    serve_p.add_argument("--port", type=int, default=8000)
+    bench_p = sub.add_parser("bench", help="latency and throughput on SQLite and PostgreSQL")
+    bench_p.add_argument("--databases", default="sqlite,postgresql")
+    bench_p.add_argument("--requests", type=int, default=200, help="per operation and level")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "migrate":
+        _migrate()
+    elif args.command == "seed":
+        _seed(args.reset)
+    elif args.command == "serve":
+        _serve(args.host, args.port)
+    elif args.command == "bench":
+        from .bench import run
+
+        return run(databases=args.databases.split(","), per_level=args.requests)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

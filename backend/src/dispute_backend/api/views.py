@@ -1,0 +1,220 @@
+"""Turn models into response shapes, including what the buyer can do next."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from .. import rules
+from ..models import (
+    AbuseReview,
+    Dispute,
+    DisputeState,
+    Event,
+    Evidence,
+    Message,
+    Order,
+    Outcome,
+    Party,
+    Proposal,
+    ProposalStatus,
+    public_dispute_id,
+)
+from ..services import orders as order_svc
+from . import schemas as s
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(Decimal("0.01")))
+
+
+def window_out(window: rules.Window | None, now: datetime) -> s.WindowOut | None:
+    if window is None:
+        return None
+    return s.WindowOut(
+        starts_at=window.starts_at, ends_at=window.ends_at, is_open=window.is_open(now)
+    )
+
+
+def order_out(
+    order: Order, *, active_dispute: int | None, now: datetime, rs: rules.RuleSettings
+) -> s.OrderOut:
+    return s.OrderOut(
+        id=order.id,
+        title=order.title,
+        amount=money(order.amount),
+        currency=order.currency,
+        seller=s.SellerRef(id=order.seller.id, name=order.seller.name),
+        placed_at=order.placed_at,
+        tracking_number=order.tracking_number,
+        tracking_added_at=order.tracking_added_at,
+        shipping_deadline=order.shipping_deadline,
+        receipt_confirmed_at=order.receipt_confirmed_at,
+        shipping_status=order.shipping_status,
+        payment_status=order.payment_status,
+        refunded_amount=money(order.refunded_amount),
+        protection_window=window_out(order_svc.window_for(order, rs), now),
+        active_dispute_id=public_dispute_id(active_dispute) if active_dispute else None,
+    )
+
+
+def eligibility_out(order: Order, verdict: order_svc.Eligibility) -> s.EligibilityOut:
+    code = verdict.problem.value if verdict.problem else "eligible"
+    sentence = rules.REASON_SENTENCES[verdict.problem or "eligible"]
+    return s.EligibilityOut(
+        order_id=order.id,
+        eligible=verdict.eligible,
+        reason_code=code,
+        reason=sentence,
+        window_starts_at=verdict.window.starts_at if verdict.window else None,
+        window_ends_at=verdict.window.ends_at if verdict.window else None,
+        active_dispute_id=(
+            public_dispute_id(verdict.active_dispute_id) if verdict.active_dispute_id else None
+        ),
+    )
+
+
+def proposal_out(p: Proposal) -> s.ProposalOut:
+    return s.ProposalOut(
+        id=p.id,
+        party=p.party,
+        refund_amount=money(p.refund_amount),
+        with_return=p.with_return,
+        request=p.request,
+        status=p.status,
+        created_at=p.created_at,
+        decided_at=p.decided_at,
+    )
+
+
+def _latest(d: Dispute, party: Party) -> s.ProposalOut | None:
+    for p in reversed(d.proposals):
+        if p.party is party:
+            return proposal_out(p)
+    return None
+
+
+def buyer_next_actions(
+    session: Session, d: Dispute, *, now: datetime, rs: rules.RuleSettings
+) -> list[s.NextAction]:
+    if d.state is not DisputeState.ended:
+        actions: list[s.NextAction] = ["modify_proposal", "cancel", "upload_evidence"]
+        if any(p.party is Party.seller and p.status is ProposalStatus.pending for p in d.proposals):
+            actions.append("accept_seller_proposal")
+        if d.state is DisputeState.mediation:
+            actions.append("wait_for_platform_decision")
+        actions.append("send_message")
+        return actions
+    if d.outcome is Outcome.cancelled:
+        from ..models import Buyer  # local: only this branch needs the buyer row
+
+        buyer = session.get(Buyer, d.buyer_id)
+        if buyer is not None:
+            verdict = order_svc.eligibility(session, buyer=buyer, order=d.order, now=now, rs=rs)
+            if verdict.eligible:
+                return ["open_new_dispute", "send_message"]
+        return ["send_message"]
+    # R7: a problem with an ended dispute's refund is a case for a human operator.
+    return ["contact_customer_service", "send_message"]
+
+
+def dispute_out(
+    session: Session,
+    d: Dispute,
+    *,
+    now: datetime,
+    rs: rules.RuleSettings,
+    next_actions: list[s.NextAction] | None = None,
+) -> s.DisputeOut:
+    window = order_svc.window_for(d.order, rs)
+    resolution = None
+    if d.state is DisputeState.ended and d.resolution and d.outcome and d.ended_at:
+        resolution = s.ResolutionOut(
+            how=d.resolution,
+            outcome=d.outcome,
+            refund_amount=money(d.resolved_refund_amount or Decimal("0")),
+            with_return=bool(d.resolved_with_return),
+            decided_at=d.ended_at,
+        )
+    carrier_due = None
+    if d.reason.value == "not_received" and d.mediation_started_at is not None:
+        carrier_due = rules.carrier_response_due_at(d.mediation_started_at, rs)
+    return s.DisputeOut(
+        id=d.public_id,
+        order_id=d.order_id,
+        order_title=d.order.title,
+        order_amount=money(d.order.amount),
+        currency=d.order.currency,
+        reason=d.reason,
+        description=d.description,
+        state=d.state,
+        status_label="Dispute ended" if d.state is DisputeState.ended else "Dispute in progress",
+        requested_outcome=d.requested_outcome,
+        outcome=d.outcome,
+        resolution=resolution,
+        proposals=s.CurrentProposals(
+            buyer=_latest(d, Party.buyer),
+            seller=_latest(d, Party.seller),
+            platform=_latest(d, Party.platform),
+        ),
+        proposal_history=[proposal_out(p) for p in d.proposals],
+        deadlines=s.Deadlines(
+            negotiation_ends_at=d.negotiation_ends_at,
+            mediation_started_at=d.mediation_started_at,
+            carrier_response_due_at=carrier_due,
+            protection_ends_at=window.ends_at if window else None,
+        ),
+        opened_at=d.opened_at,
+        ended_at=d.ended_at,
+        version=d.version,
+        next_actions=(
+            next_actions
+            if next_actions is not None
+            else buyer_next_actions(session, d, now=now, rs=rs)
+        ),
+    )
+
+
+def evidence_out(e: Evidence) -> s.EvidenceOut:
+    return s.EvidenceOut(
+        id=e.id,
+        party=e.party,
+        filename=e.filename,
+        content_type=e.content_type,
+        size_bytes=e.size_bytes,
+        sha256=e.sha256,
+        description=e.description,
+        created_at=e.created_at,
+    )
+
+
+def message_out(m: Message) -> s.MessageOut:
+    return s.MessageOut(
+        id=m.id, party=m.party, author_id=m.author_id, body=m.body, created_at=m.created_at
+    )
+
+
+def event_out(e: Event) -> s.EventOut:
+    return s.EventOut(
+        occurred_at=e.occurred_at,
+        actor_type=e.actor_type.value,
+        actor_id=e.actor_id,
+        kind=e.kind,
+        data=dict(e.data),
+    )
+
+
+def review_out(r: AbuseReview) -> s.AbuseReviewOut:
+    return s.AbuseReviewOut(
+        id=r.id,
+        buyer_id=r.buyer_id,
+        status=r.status,
+        disputes_count=r.disputes_count,
+        orders_count=r.orders_count,
+        opened_at=r.opened_at,
+        decided_at=r.decided_at,
+        operator_id=r.operator_id,
+        note=r.note,
+    )

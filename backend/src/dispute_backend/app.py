@@ -1,0 +1,80 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import problems, rules
+from .api import buyer, operator, seller, storefront
+from .api.schemas import Health
+from .auth import SessionDep
+from .clock import Clock, SystemClock
+from .db import make_engine, make_session_factory
+from .scheduler import Scheduler
+from .settings import Settings, get_settings
+
+
+def rule_settings(settings: Settings) -> rules.RuleSettings:
+    return rules.RuleSettings(
+        protection_days=settings.protection_days,
+        negotiation_days=settings.negotiation_days,
+        carrier_response_days=settings.carrier_response_days,
+        abuse_min_purchases=settings.abuse_min_purchases,
+        abuse_share=settings.abuse_share,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    session_factory: sessionmaker[Session] | None = None,
+    clock: Clock | None = None,
+    start_scheduler: bool | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    factory = session_factory or make_session_factory(make_engine(settings.database_url))
+    clk = clock or SystemClock()
+    rs = rule_settings(settings)
+    run_scheduler = settings.scheduler_enabled if start_scheduler is None else start_scheduler
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if run_scheduler:
+            scheduler = Scheduler(factory, clk, rs, settings.scheduler_interval_seconds)
+            scheduler.start()
+        yield
+        if scheduler is not None:
+            scheduler.stop()
+
+    app = FastAPI(
+        title="Marketplace dispute backend",
+        version="1.0.0",
+        description="Buyer-protection disputes (rules R1-R11). Errors are RFC 9457 problems.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.session_factory = factory
+    app.state.clock = clk
+    app.state.rules = rs
+    problems.install(app)
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    def health(session: SessionDep) -> JSONResponse:
+        try:
+            session.execute(text("SELECT 1"))
+        except Exception:
+            return problems.problem(
+                503, "service-unavailable", "Service unavailable", "The database does not answer."
+            )
+        return JSONResponse({"status": "ok"})
+
+    for router in (storefront.router, buyer.router, seller.router, operator.router):
+        app.include_router(router)
+    return app

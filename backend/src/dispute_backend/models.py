@@ -1,0 +1,329 @@
+"""The data model (SQLAlchemy 2 style). Money is Numeric + currency; times are UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base, UTCDateTime
+
+MONEY = Numeric(12, 2)
+
+
+def _enum(cls: type[StrEnum]) -> Enum:
+    # Stored as plain strings with a CHECK-free VARCHAR, so adding a value needs no migration.
+    return Enum(cls, native_enum=False, create_constraint=False, length=32, values_callable=_values)
+
+
+def _values(cls: type[StrEnum]) -> list[str]:
+    return [m.value for m in cls]
+
+
+class ShippingStatus(StrEnum):
+    awaiting_shipment = "awaiting_shipment"
+    in_transit = "in_transit"
+    in_customs = "in_customs"
+    delivered = "delivered"
+
+
+class PaymentStatus(StrEnum):
+    held = "held"
+    released = "released"
+    refunded = "refunded"
+
+
+class AccountStatus(StrEnum):
+    active = "active"
+    closed = "closed"
+
+
+class DisputeReason(StrEnum):
+    damaged = "damaged"
+    not_as_described = "not_as_described"
+    wrong_item = "wrong_item"
+    counterfeit = "counterfeit"
+    missing_parts = "missing_parts"
+    not_received = "not_received"
+
+
+class RequestedOutcome(StrEnum):
+    full_refund = "full_refund"
+    partial_refund = "partial_refund"
+
+
+class DisputeState(StrEnum):
+    negotiation = "negotiation"
+    mediation = "mediation"
+    ended = "ended"
+
+
+class Outcome(StrEnum):
+    full_refund = "full_refund"
+    partial_refund = "partial_refund"
+    no_refund = "no_refund"
+    cancelled = "cancelled"
+
+
+class Resolution(StrEnum):
+    agreement = "agreement"
+    platform_decision = "platform_decision"
+    cancellation = "cancellation"
+    timeout = "timeout"
+
+
+class Party(StrEnum):
+    buyer = "buyer"
+    seller = "seller"
+    platform = "platform"
+
+
+class ProposalStatus(StrEnum):
+    pending = "pending"
+    accepted = "accepted"
+    rejected = "rejected"
+    superseded = "superseded"
+
+
+class ActorType(StrEnum):
+    buyer = "buyer"
+    seller = "seller"
+    operator = "operator"
+    system = "system"
+
+
+class ReviewStatus(StrEnum):
+    open = "open"
+    cleared = "cleared"
+    account_closed = "account_closed"
+
+
+class Buyer(Base):
+    __tablename__ = "buyers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    account_status: Mapped[AccountStatus] = mapped_column(
+        _enum(AccountStatus), default=AccountStatus.active
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Seller(Base):
+    __tablename__ = "sellers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    # sha256 of the seller's API key: the keys are long random strings, not passwords.
+    api_key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Operator(Base):
+    __tablename__ = "operators"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id"), index=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    tracking_added_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    shipping_deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    receipt_confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    shipping_status: Mapped[ShippingStatus] = mapped_column(_enum(ShippingStatus))
+    payment_status: Mapped[PaymentStatus] = mapped_column(
+        _enum(PaymentStatus), default=PaymentStatus.held
+    )
+    refunded_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    payment_settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    seller: Mapped[Seller] = relationship(lazy="joined")
+
+
+class Dispute(Base):
+    __tablename__ = "disputes"
+    __table_args__ = (
+        # At most one dispute in progress per order, whatever the races.
+        Index(
+            "uq_disputes_one_active_per_order",
+            "order_id",
+            unique=True,
+            sqlite_where=text("state != 'ended'"),
+            postgresql_where=text("state != 'ended'"),
+        ),
+        Index("ix_disputes_state_negotiation_ends_at", "state", "negotiation_ends_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id"), index=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), index=True)
+    reason: Mapped[DisputeReason] = mapped_column(_enum(DisputeReason))
+    description: Mapped[str] = mapped_column(Text, default="")
+    requested_outcome: Mapped[RequestedOutcome] = mapped_column(_enum(RequestedOutcome))
+    state: Mapped[DisputeState] = mapped_column(_enum(DisputeState))
+    outcome: Mapped[Outcome | None] = mapped_column(_enum(Outcome))
+    resolution: Mapped[Resolution | None] = mapped_column(_enum(Resolution))
+    resolved_refund_amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    resolved_with_return: Mapped[bool | None] = mapped_column(Boolean)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    negotiation_ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    mediation_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Every change touches updated_at, so every change bumps version (optimistic locking).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    order: Mapped[Order] = relationship(lazy="joined")
+    proposals: Mapped[list[Proposal]] = relationship(
+        order_by="Proposal.id", back_populates="dispute", lazy="selectin"
+    )
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's own API)
+
+    @property
+    def public_id(self) -> str:
+        return public_dispute_id(self.id)
+
+
+DISPUTE_ID_OFFSET = 10000
+
+
+def public_dispute_id(pk: int) -> str:
+    return f"D-{DISPUTE_ID_OFFSET + pk}"
+
+
+def parse_dispute_id(public_id: str) -> int | None:
+    prefix, _, number = public_id.upper().partition("-")
+    if prefix != "D" or not number.isdigit() or len(number) > 12:
+        return None
+    pk = int(number) - DISPUTE_ID_OFFSET
+    return pk if pk > 0 else None
+
+
+class Proposal(Base):
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    party: Mapped[Party] = mapped_column(_enum(Party))
+    author_id: Mapped[str] = mapped_column(String(40))
+    refund_amount: Mapped[Decimal] = mapped_column(MONEY)
+    with_return: Mapped[bool] = mapped_column(Boolean)
+    request: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ProposalStatus] = mapped_column(_enum(ProposalStatus))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    dispute: Mapped[Dispute] = relationship(back_populates="proposals")
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    party: Mapped[Party] = mapped_column(_enum(Party))
+    author_id: Mapped[str] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_path: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Message(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
+    party: Mapped[Party] = mapped_column(_enum(Party))
+    author_id: Mapped[str] = mapped_column(String(40))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Event(Base):
+    """Append-only log of who did what and when. Rows are never updated or deleted."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor_type: Mapped[ActorType] = mapped_column(_enum(ActorType))
+    actor_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(60))
+    dispute_id: Mapped[int | None] = mapped_column(ForeignKey("disputes.id"), index=True)
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    buyer_id: Mapped[str | None] = mapped_column(ForeignKey("buyers.id"), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AbuseReview(Base):
+    __tablename__ = "abuse_reviews"
+    __table_args__ = (
+        Index(
+            "uq_abuse_reviews_one_open_per_buyer",
+            "buyer_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id"), index=True)
+    status: Mapped[ReviewStatus] = mapped_column(_enum(ReviewStatus))
+    disputes_count: Mapped[int] = mapped_column(Integer)
+    orders_count: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class IdempotencyRecord(Base):
+    """The first successful answer to a mutating request, replayed on retries."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,606 @@
+"""Dispute lifecycle: open, modify, cancel, seller answers, platform decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import errors, rules
+from ..models import (
+    ActorType,
+    Buyer,
+    Dispute,
+    DisputeReason,
+    DisputeState,
+    Order,
+    Outcome,
+    Party,
+    PaymentStatus,
+    Proposal,
+    ProposalStatus,
+    RequestedOutcome,
+    Resolution,
+    parse_dispute_id,
+)
+from . import abuse, events, orders
+
+_INELIGIBLE_ERRORS: dict[rules.Ineligible, type[errors.DomainError]] = {
+    rules.Ineligible.no_tracking_yet: errors.NoTrackingYet,
+    rules.Ineligible.protection_expired: errors.ProtectionExpired,
+    rules.Ineligible.dispute_already_open: errors.DisputeAlreadyOpen,
+    rules.Ineligible.order_already_resolved: errors.OrderAlreadyResolved,
+    rules.Ineligible.account_closed: errors.AccountClosed,
+}
+
+_REFUND_SENTENCES = {
+    rules.RefundProblem.not_positive: "The refund amount must be more than zero.",
+    rules.RefundProblem.above_order_amount: "The refund cannot be more than the order amount.",
+    rules.RefundProblem.full_must_equal_amount: "A full refund is the order amount.",
+    rules.RefundProblem.partial_must_be_less: "A partial refund is less than the order amount.",
+}
+
+
+def _check_refund(amount: Decimal, order: Order, requested: RequestedOutcome | None = None) -> None:
+    problem = rules.check_refund(amount, order.amount, requested)
+    if problem is not None:
+        raise errors.InvalidRefundAmount(
+            _REFUND_SENTENCES[problem],
+            problem=problem.value,
+            order_amount=str(order.amount),
+            currency=order.currency,
+        )
+
+
+def _check_version(dispute: Dispute, expected: int) -> None:
+    if dispute.version != expected:
+        raise errors.VersionConflict(
+            f"The dispute is at version {dispute.version}, not {expected}; read it again.",
+            current_version=dispute.version,
+        )
+
+
+def _touch(dispute: Dispute, now: datetime) -> None:
+    dispute.updated_at = now
+
+
+def _pending(dispute: Dispute, party: Party) -> Proposal | None:
+    for proposal in reversed(dispute.proposals):
+        if proposal.party is party and proposal.status is ProposalStatus.pending:
+            return proposal
+    return None
+
+
+def _close_pending(dispute: Dispute, status: ProposalStatus, now: datetime) -> None:
+    for proposal in dispute.proposals:
+        if proposal.status is ProposalStatus.pending:
+            proposal.status = status
+            proposal.decided_at = now
+
+
+def _add_proposal(
+    session: Session,
+    dispute: Dispute,
+    *,
+    party: Party,
+    author_id: str,
+    refund_amount: Decimal,
+    with_return: bool,
+    request: str,
+    now: datetime,
+    status: ProposalStatus = ProposalStatus.pending,
+) -> Proposal:
+    previous = _pending(dispute, party)
+    if previous is not None:
+        previous.status = ProposalStatus.superseded
+        previous.decided_at = now
+    proposal = Proposal(
+        party=party,
+        author_id=author_id,
+        refund_amount=refund_amount,
+        with_return=with_return,
+        request=request,
+        status=status,
+        created_at=now,
+        decided_at=now if status is not ProposalStatus.pending else None,
+    )
+    dispute.proposals.append(proposal)
+    session.add(proposal)
+    return proposal
+
+
+def _end(
+    session: Session,
+    dispute: Dispute,
+    *,
+    resolution: Resolution,
+    refund_amount: Decimal,
+    with_return: bool,
+    now: datetime,
+    actor_type: ActorType,
+    actor_id: str,
+) -> None:
+    """End a dispute and settle the payment accordingly (R6: cancellation keeps it held)."""
+    order = dispute.order
+    dispute.state = DisputeState.ended
+    dispute.resolution = resolution
+    dispute.ended_at = now
+    dispute.resolved_with_return = with_return if refund_amount > 0 else False
+    dispute.resolved_refund_amount = refund_amount
+    if resolution is Resolution.cancellation:
+        dispute.outcome = Outcome.cancelled
+    elif refund_amount <= 0:
+        dispute.outcome = Outcome.no_refund
+    elif refund_amount >= order.amount:
+        dispute.outcome = Outcome.full_refund
+    else:
+        dispute.outcome = Outcome.partial_refund
+    _touch(dispute, now)
+    if dispute.outcome is not Outcome.cancelled and order.payment_status is PaymentStatus.held:
+        if refund_amount > 0:
+            order.payment_status = PaymentStatus.refunded
+            order.refunded_amount = refund_amount
+        else:
+            order.payment_status = PaymentStatus.released
+        order.payment_settled_at = now
+        events.record(
+            session,
+            now=now,
+            actor_type=ActorType.system,
+            actor_id="payments",
+            kind="payment." + order.payment_status.value,
+            dispute_id=dispute.id,
+            order_id=order.id,
+            buyer_id=order.buyer_id,
+            data={"refunded_amount": str(refund_amount), "currency": order.currency},
+        )
+    events.record(
+        session,
+        now=now,
+        actor_type=actor_type,
+        actor_id=actor_id,
+        kind="dispute.ended",
+        dispute_id=dispute.id,
+        order_id=order.id,
+        buyer_id=order.buyer_id,
+        data={
+            "resolution": resolution.value,
+            "outcome": dispute.outcome.value,
+            "refund_amount": str(refund_amount),
+            "with_return": dispute.resolved_with_return,
+        },
+    )
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def get_for_buyer(session: Session, *, buyer_id: str, public_id: str) -> Dispute:
+    pk = parse_dispute_id(public_id)
+    dispute = session.get(Dispute, pk) if pk is not None else None
+    if dispute is None or dispute.buyer_id != buyer_id:
+        raise errors.DisputeNotFound(f"No dispute {public_id} in your account.")
+    return dispute
+
+
+def get_for_seller(session: Session, *, seller_id: str, public_id: str) -> Dispute:
+    pk = parse_dispute_id(public_id)
+    dispute = session.get(Dispute, pk) if pk is not None else None
+    if dispute is None or dispute.seller_id != seller_id:
+        raise errors.DisputeNotFound(f"No dispute {public_id} for your shop.")
+    return dispute
+
+
+def get_any(session: Session, *, public_id: str) -> Dispute:
+    pk = parse_dispute_id(public_id)
+    dispute = session.get(Dispute, pk) if pk is not None else None
+    if dispute is None:
+        raise errors.DisputeNotFound(f"No dispute {public_id}.")
+    return dispute
+
+
+def list_disputes(
+    session: Session,
+    *,
+    buyer_id: str | None = None,
+    seller_id: str | None = None,
+    order_id: str | None = None,
+    in_progress: bool | None = None,
+    state: DisputeState | None = None,
+) -> Sequence[Dispute]:
+    stmt = select(Dispute).order_by(Dispute.opened_at.desc(), Dispute.id.desc())
+    if buyer_id is not None:
+        stmt = stmt.where(Dispute.buyer_id == buyer_id)
+    if seller_id is not None:
+        stmt = stmt.where(Dispute.seller_id == seller_id)
+    if order_id is not None:
+        stmt = stmt.where(Dispute.order_id == order_id)
+    if in_progress is True:
+        stmt = stmt.where(Dispute.state != DisputeState.ended)
+    elif in_progress is False:
+        stmt = stmt.where(Dispute.state == DisputeState.ended)
+    if state is not None:
+        stmt = stmt.where(Dispute.state == state)
+    return session.scalars(stmt).all()
+
+
+# --- buyer ---------------------------------------------------------------------------------
+
+
+def open_dispute(
+    session: Session,
+    *,
+    buyer: Buyer,
+    order_id: str,
+    reason: DisputeReason,
+    requested_outcome: RequestedOutcome,
+    refund_amount: Decimal | None,
+    with_return: bool,
+    description: str,
+    now: datetime,
+    rs: rules.RuleSettings,
+) -> Dispute:
+    order = orders.get_order(session, buyer_id=buyer.id, order_id=order_id)
+    verdict = orders.eligibility(session, buyer=buyer, order=order, now=now, rs=rs)
+    if verdict.problem is not None:
+        extra: dict[str, object] = {"reason_code": verdict.problem.value}
+        if verdict.window is not None:
+            extra["window_ends_at"] = verdict.window.ends_at.isoformat()
+        raise _INELIGIBLE_ERRORS[verdict.problem](rules.REASON_SENTENCES[verdict.problem], **extra)
+    if rules.not_received_blocked_by_customs(reason, order.shipping_status):
+        raise errors.PackageInCustoms(
+            "The package is held in customs: that is a matter for the carrier. Please contact "
+            "the carrier with the tracking number " + (order.tracking_number or "") + "."
+        )
+    if refund_amount is None:
+        if requested_outcome is RequestedOutcome.partial_refund:
+            raise errors.InvalidRefundAmount("A partial refund needs a refund_amount.")
+        refund_amount = order.amount
+    _check_refund(refund_amount, order, requested_outcome)
+
+    dispute = Dispute(
+        order_id=order.id,
+        buyer_id=buyer.id,
+        seller_id=order.seller_id,
+        reason=reason,
+        description=description,
+        requested_outcome=requested_outcome,
+        state=DisputeState.negotiation,
+        opened_at=now,
+        negotiation_ends_at=rules.negotiation_ends_at(now, rs),
+        updated_at=now,
+        proposals=[],
+    )
+    dispute.order = order
+    try:
+        with session.begin_nested():
+            session.add(dispute)
+            session.flush()
+    except IntegrityError as exc:  # a concurrent open won the partial unique index
+        raise errors.DisputeAlreadyOpen(rules.REASON_SENTENCES["dispute_already_open"]) from exc
+    _add_proposal(
+        session,
+        dispute,
+        party=Party.buyer,
+        author_id=buyer.id,
+        refund_amount=refund_amount,
+        with_return=with_return,
+        request=description,
+        now=now,
+    )
+    events.record(
+        session,
+        now=now,
+        actor_type=ActorType.buyer,
+        actor_id=buyer.id,
+        kind="dispute.opened",
+        dispute_id=dispute.id,
+        order_id=order.id,
+        buyer_id=buyer.id,
+        data={
+            "reason": reason.value,
+            "requested_outcome": requested_outcome.value,
+            "refund_amount": str(refund_amount),
+            "with_return": with_return,
+        },
+    )
+    abuse.check_after_dispute(session, buyer_id=buyer.id, now=now, rs=rs)
+    session.flush()
+    return dispute
+
+
+def modify_proposal(
+    session: Session,
+    *,
+    dispute: Dispute,
+    buyer_id: str,
+    expected_version: int,
+    refund_amount: Decimal,
+    with_return: bool,
+    request: str | None,
+    now: datetime,
+) -> Dispute:
+    """R4: the buyer changes the refund amount, the return, or the request itself."""
+    _check_version(dispute, expected_version)
+    if not rules.can_buyer_change(dispute.state):
+        raise errors.TransitionNotAllowed("The dispute has ended; it can no longer be changed.")
+    _check_refund(refund_amount, dispute.order)
+    previous = _pending(dispute, Party.buyer)
+    text = request if request is not None else (previous.request if previous else "")
+    _add_proposal(
+        session,
+        dispute,
+        party=Party.buyer,
+        author_id=buyer_id,
+        refund_amount=refund_amount,
+        with_return=with_return,
+        request=text,
+        now=now,
+    )
+    dispute.requested_outcome = (
+        RequestedOutcome.full_refund
+        if refund_amount == dispute.order.amount
+        else RequestedOutcome.partial_refund
+    )
+    _touch(dispute, now)
+    events.record(
+        session,
+        now=now,
+        actor_type=ActorType.buyer,
+        actor_id=buyer_id,
+        kind="proposal.modified",
+        dispute_id=dispute.id,
+        order_id=dispute.order_id,
+        buyer_id=dispute.buyer_id,
+        data={"refund_amount": str(refund_amount), "with_return": with_return},
+    )
+    session.flush()
+    return dispute
+
+
+def cancel(
+    session: Session, *, dispute: Dispute, buyer_id: str, expected_version: int, now: datetime
+) -> Dispute:
+    """R6: the payment stays held; a new dispute may be opened while protection lasts."""
+    _check_version(dispute, expected_version)
+    if not rules.can_buyer_change(dispute.state):
+        raise errors.TransitionNotAllowed("The dispute has already ended.")
+    _close_pending(dispute, ProposalStatus.superseded, now)
+    _end(
+        session,
+        dispute,
+        resolution=Resolution.cancellation,
+        refund_amount=Decimal("0"),
+        with_return=False,
+        now=now,
+        actor_type=ActorType.buyer,
+        actor_id=buyer_id,
+    )
+    session.flush()
+    return dispute
+
+
+def buyer_accept_seller_proposal(
+    session: Session, *, dispute: Dispute, buyer_id: str, expected_version: int, now: datetime
+) -> Dispute:
+    _check_version(dispute, expected_version)
+    if not rules.can_buyer_change(dispute.state):
+        raise errors.TransitionNotAllowed("The dispute has already ended.")
+    offer = _pending(dispute, Party.seller)
+    if offer is None:
+        raise errors.NoPendingProposal("The seller has no pending proposal to accept.")
+    return _agree(session, dispute, offer, ActorType.buyer, buyer_id, now)
+
+
+def _agree(
+    session: Session,
+    dispute: Dispute,
+    accepted: Proposal,
+    actor_type: ActorType,
+    actor_id: str,
+    now: datetime,
+) -> Dispute:
+    _close_pending(dispute, ProposalStatus.superseded, now)
+    accepted.status = ProposalStatus.accepted
+    accepted.decided_at = now
+    _end(
+        session,
+        dispute,
+        resolution=Resolution.agreement,
+        refund_amount=accepted.refund_amount,
+        with_return=accepted.with_return,
+        now=now,
+        actor_type=actor_type,
+        actor_id=actor_id,
+    )
+    session.flush()
+    return dispute
+
+
+# --- seller --------------------------------------------------------------------------------
+
+
+def seller_accept(
+    session: Session, *, dispute: Dispute, seller_id: str, expected_version: int, now: datetime
+) -> Dispute:
+    _check_version(dispute, expected_version)
+    if not rules.can_seller_respond(dispute.state):
+        raise errors.TransitionNotAllowed("The dispute has already ended.")
+    proposal = _pending(dispute, Party.buyer)
+    if proposal is None:
+        raise errors.NoPendingProposal("The buyer has no pending proposal.")
+    return _agree(session, dispute, proposal, ActorType.seller, seller_id, now)
+
+
+def seller_reject(
+    session: Session,
+    *,
+    dispute: Dispute,
+    seller_id: str,
+    expected_version: int,
+    note: str,
+    now: datetime,
+) -> Dispute:
+    """The buyer's proposal is rejected; the dispute goes on (to mediation if no agreement)."""
+    _check_version(dispute, expected_version)
+    if not rules.can_seller_respond(dispute.state):
+        raise errors.TransitionNotAllowed("The dispute has already ended.")
+    proposal = _pending(dispute, Party.buyer)
+    if proposal is None:
+        raise errors.NoPendingProposal("The buyer has no pending proposal.")
+    proposal.status = ProposalStatus.rejected
+    proposal.decided_at = now
+    _touch(dispute, now)
+    events.record(
+        session,
+        now=now,
+        actor_type=ActorType.seller,
+        actor_id=seller_id,
+        kind="proposal.rejected",
+        dispute_id=dispute.id,
+        order_id=dispute.order_id,
+        buyer_id=dispute.buyer_id,
+        data={"proposal_id": proposal.id, "note": note},
+    )
+    session.flush()
+    return dispute
+
+
+def seller_counter(
+    session: Session,
+    *,
+    dispute: Dispute,
+    seller_id: str,
+    expected_version: int,
+    refund_amount: Decimal,
+    with_return: bool,
+    note: str,
+    now: datetime,
+) -> Dispute:
+    _check_version(dispute, expected_version)
+    if not rules.can_seller_respond(dispute.state):
+        raise errors.TransitionNotAllowed("The dispute has already ended.")
+    _check_refund(refund_amount, dispute.order)
+    buyer_offer = _pending(dispute, Party.buyer)
+    if buyer_offer is not None:
+        buyer_offer.status = ProposalStatus.rejected
+        buyer_offer.decided_at = now
+    _add_proposal(
+        session,
+        dispute,
+        party=Party.seller,
+        author_id=seller_id,
+        refund_amount=refund_amount,
+        with_return=with_return,
+        request=note,
+        now=now,
+    )
+    _touch(dispute, now)
+    events.record(
+        session,
+        now=now,
+        actor_type=ActorType.seller,
+        actor_id=seller_id,
+        kind="proposal.countered",
+        dispute_id=dispute.id,
+        order_id=dispute.order_id,
+        buyer_id=dispute.buyer_id,
+        data={"refund_amount": str(refund_amount), "with_return": with_return},
+    )
+    session.flush()
+    return dispute
+
+
+# --- platform ------------------------------------------------------------------------------
+
+
+def platform_decide(
+    session: Session,
+    *,
+    dispute: Dispute,
+    operator_id: str,
+    expected_version: int,
+    refund_amount: Decimal,
+    with_return: bool,
+    note: str,
+    now: datetime,
+) -> Dispute:
+    """R3: once mediated, the marketplace's team decides (a zero refund sides with the seller)."""
+    _check_version(dispute, expected_version)
+    if not rules.can_platform_decide(dispute.state):
+        raise errors.TransitionNotAllowed("Only a dispute in mediation can be decided.")
+    if refund_amount != 0:
+        _check_refund(refund_amount, dispute.order)
+    _close_pending(dispute, ProposalStatus.superseded, now)
+    _add_proposal(
+        session,
+        dispute,
+        party=Party.platform,
+        author_id=operator_id,
+        refund_amount=refund_amount,
+        with_return=with_return,
+        request=note,
+        now=now,
+        status=ProposalStatus.accepted,
+    )
+    _end(
+        session,
+        dispute,
+        resolution=Resolution.platform_decision,
+        refund_amount=refund_amount,
+        with_return=with_return,
+        now=now,
+        actor_type=ActorType.operator,
+        actor_id=operator_id,
+    )
+    session.flush()
+    return dispute
+
+
+def escalate_to_mediation(session: Session, *, dispute: Dispute, now: datetime) -> None:
+    """R3, run by the scheduler. Dated at the deadline, so a late run changes nothing."""
+    dispute.state = DisputeState.mediation
+    dispute.mediation_started_at = dispute.negotiation_ends_at
+    _touch(dispute, now)
+    events.record(
+        session,
+        now=now,
+        actor_type=ActorType.system,
+        actor_id="scheduler",
+        kind="dispute.mediation_started",
+        dispute_id=dispute.id,
+        order_id=dispute.order_id,
+        buyer_id=dispute.buyer_id,
+        data={"due_at": dispute.negotiation_ends_at.isoformat()},
+    )
+
+
+def refund_not_received(session: Session, *, dispute: Dispute, now: datetime) -> None:
+    """R8, run by the scheduler: no satisfactory information came back, the buyer is refunded."""
+    order = dispute.order
+    _close_pending(dispute, ProposalStatus.superseded, now)
+    _add_proposal(
+        session,
+        dispute,
+        party=Party.platform,
+        author_id="scheduler",
+        refund_amount=order.amount,
+        with_return=False,
+        request="No satisfactory information from carrier and seller.",
+        now=now,
+        status=ProposalStatus.accepted,
+    )
+    _end(
+        session,
+        dispute,
+        resolution=Resolution.timeout,
+        refund_amount=order.amount,
+        with_return=False,
+        now=now,
+        actor_type=ActorType.system,
+        actor_id="scheduler",
+    )

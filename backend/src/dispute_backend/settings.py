@@ -1,0 +1,87 @@
+"""One settings object, read from the environment."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BACKEND_DIR = Path(__file__).resolve().parents[2]
+REPO_ROOT = BACKEND_DIR.parent
+VAR_DIR = REPO_ROOT / "var"
+
+# Used only when APP_ENV is development or test and the variable is unset.
+DEV_ASSISTANT_TOKEN = "dev-assistant-token"  # noqa: S105  (development only, refused elsewhere)
+DEV_STOREFRONT_TOKEN = "dev-storefront-token"  # noqa: S105
+DEV_CONSOLE_TOKEN = "dev-console-token"  # noqa: S105
+DEV_CHAT_SECRET = "dev-chat-token-secret-change-me-in-production"  # noqa: S105
+
+_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "todo", "xxx"}
+
+
+class AppEnv(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    app_env: AppEnv = AppEnv.development
+    database_url: str = ""
+    assistant_service_token: str = ""
+    storefront_service_token: str = ""
+    console_service_token: str = ""
+    chat_token_secret: str = ""
+    chat_token_ttl_seconds: int = 12 * 3600
+    evidence_dir: Path = VAR_DIR / "evidence"
+
+    # Rules (DOMAIN.md); every duration and threshold is a setting.
+    protection_days: int = 15
+    negotiation_days: int = 5
+    carrier_response_days: int = 10
+    abuse_min_purchases: int = 10
+    abuse_share: Decimal = Decimal("0.8")
+    max_evidence_bytes: int = 10 * 1024 * 1024
+    max_evidence_files: int = 20
+
+    scheduler_enabled: bool = True
+    scheduler_interval_seconds: float = 30.0
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Self:
+        if not self.database_url:
+            VAR_DIR.mkdir(parents=True, exist_ok=True)
+            self.database_url = f"sqlite:///{VAR_DIR / 'backend.db'}"
+        if not self.evidence_dir.is_absolute():
+            self.evidence_dir = REPO_ROOT / self.evidence_dir
+        lenient = self.app_env in (AppEnv.development, AppEnv.test)
+        defaults = {
+            "assistant_service_token": DEV_ASSISTANT_TOKEN,
+            "storefront_service_token": DEV_STOREFRONT_TOKEN,
+            "console_service_token": DEV_CONSOLE_TOKEN,
+            "chat_token_secret": DEV_CHAT_SECRET,
+        }
+        for name, default in defaults.items():
+            value: str = getattr(self, name)
+            if value.strip().lower() in _PLACEHOLDERS or value in defaults.values():
+                if not lenient:
+                    raise ValueError(
+                        f"{name.upper()} must be set to a real secret in {self.app_env}"
+                    )
+                if not value:
+                    setattr(self, name, default)
+        if not lenient and len(self.chat_token_secret) < 32:
+            raise ValueError("CHAT_TOKEN_SECRET must be at least 32 characters")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
