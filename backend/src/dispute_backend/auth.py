@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import errors
-from .db import begin_write
+from .db import mark_write
 from .models import Buyer, Operator, Seller
 from .settings import Settings
 
@@ -68,12 +68,43 @@ def key_digest(api_key: str) -> str:
 
 @dataclass(frozen=True)
 class BuyerContext:
-    buyer: Buyer
+    """The checked credentials; `load` fetches the buyer in the route's worker thread."""
+
+    buyer_id: str
     service: str  # "assistant" or "storefront"
 
     @property
     def principal(self) -> str:
-        return f"buyer:{self.buyer.id}"
+        return f"buyer:{self.buyer_id}"
+
+    def load(self, session: Session) -> Buyer:
+        buyer = session.get(Buyer, self.buyer_id)
+        if buyer is None:
+            raise errors.BuyerTokenInvalid("The chat token names an unknown buyer.")
+        return buyer
+
+
+@dataclass(frozen=True)
+class SellerContext:
+    key_sha256: str
+
+    def load(self, session: Session) -> Seller:
+        stmt = select(Seller).where(Seller.api_key_sha256 == self.key_sha256)
+        seller = session.scalars(stmt).one_or_none()
+        if seller is None:
+            raise errors.Unauthenticated("Unknown seller API key.")
+        return seller
+
+
+@dataclass(frozen=True)
+class OperatorContext:
+    operator_id: str
+
+    def load(self, session: Session) -> Operator:
+        operator = session.get(Operator, self.operator_id)
+        if operator is None:
+            raise errors.OperatorUnknown("X-Operator-Id must name a known operator.")
+        return operator
 
 
 def settings_of(request: Request) -> Settings:
@@ -86,27 +117,33 @@ def now_of(request: Request) -> datetime:
     return now
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; a mutating request takes SQLite's write lock up front."""
+# The dependencies below are async and do no I/O, so they run on the event loop without a
+# thread hop each; database work happens in the route's single worker thread.
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request; a mutating request takes SQLite's write lock at BEGIN."""
     factory: sessionmaker[Session] = request.app.state.session_factory
-    with factory() as session:
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            begin_write(session)
+    session = factory()
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        mark_write(session)
+    try:
         yield session
+    finally:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def require_storefront(request: Request) -> None:
+async def require_storefront(request: Request) -> None:
     token = bearer(request)
     if token is None or not same(token, settings_of(request).storefront_service_token):
         raise errors.Unauthenticated("A valid storefront service token is required.")
 
 
-def require_buyer(
+async def require_buyer(
     request: Request,
-    session: SessionDep,
     x_buyer_token: Annotated[str | None, Header()] = None,
 ) -> BuyerContext:
     settings = settings_of(request)
@@ -122,37 +159,28 @@ def require_buyer(
     if not x_buyer_token:
         raise errors.BuyerTokenInvalid("The X-Buyer-Token header is missing.")
     buyer_id = read_chat_token(x_buyer_token, now=now_of(request), settings=settings)
-    buyer = session.get(Buyer, buyer_id)
-    if buyer is None:
-        raise errors.BuyerTokenInvalid("The chat token names an unknown buyer.")
-    return BuyerContext(buyer=buyer, service=service)
+    return BuyerContext(buyer_id=buyer_id, service=service)
 
 
-def require_seller(request: Request, session: SessionDep) -> Seller:
+async def require_seller(request: Request) -> SellerContext:
     token = bearer(request)
     if token is None:
         raise errors.Unauthenticated("A seller API key is required.")
-    stmt = select(Seller).where(Seller.api_key_sha256 == key_digest(token))
-    seller = session.scalars(stmt).one_or_none()
-    if seller is None:
-        raise errors.Unauthenticated("Unknown seller API key.")
-    return seller
+    return SellerContext(key_sha256=key_digest(token))
 
 
-def require_operator(
+async def require_operator(
     request: Request,
-    session: SessionDep,
     x_operator_id: Annotated[str | None, Header()] = None,
-) -> Operator:
+) -> OperatorContext:
     token = bearer(request)
     if token is None or not same(token, settings_of(request).console_service_token):
         raise errors.Unauthenticated("A valid console service token is required.")
-    operator = session.get(Operator, x_operator_id) if x_operator_id else None
-    if operator is None:
+    if not x_operator_id:
         raise errors.OperatorUnknown("X-Operator-Id must name a known operator.")
-    return operator
+    return OperatorContext(operator_id=x_operator_id)
 
 
 BuyerDep = Annotated[BuyerContext, Depends(require_buyer)]
-SellerDep = Annotated[Seller, Depends(require_seller)]
-OperatorDep = Annotated[Operator, Depends(require_operator)]
+SellerDep = Annotated[SellerContext, Depends(require_seller)]
+OperatorDep = Annotated[OperatorContext, Depends(require_operator)]

@@ -8,6 +8,7 @@ database), migrates and seeds it, starts the service on a free port, drives it w
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 import shutil
@@ -123,7 +124,9 @@ async def _drive(
     next_index = 0
     deadline = time.perf_counter() + TIME_LIMIT_S
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30
+    ) as client:
 
         async def worker() -> None:
             nonlocal next_index, errors
@@ -168,6 +171,7 @@ def _bench_one(kind: str, per_level: int) -> list[Result]:
                 )
             orders = _add_bench_orders(url, (per_level + 20) * len(LEVELS))
             port = _free_port()
+            log = open(f"{workdir}/server.log", "wb")  # noqa: SIM115  (closed below)
             server = subprocess.Popen(  # noqa: S603
                 [python, "-m", "dispute_backend", "serve", "--port", str(port)],
                 env=env,
@@ -179,6 +183,9 @@ def _bench_one(kind: str, per_level: int) -> list[Result]:
             finally:
                 server.terminate()
                 server.wait(timeout=15)
+                log.close()
+                if os.environ.get("BENCH_KEEP_LOG"):
+                    shutil.copy(f"{workdir}/server.log", os.environ["BENCH_KEEP_LOG"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
@@ -228,6 +235,7 @@ async def _measure(kind: str, base: str, orders: list[str], per_level: int) -> l
                 listed = await client.get("/api/v1/disputes")
                 dispute_ids.extend(d["id"] for d in listed.json())
         for clients in LEVELS:
+            print(f"  {name} at {clients} client(s)", flush=True)
             await _drive(base, headers, warm, clients, make)  # warm-up, not counted
             latencies, errors, wall = await _drive(base, headers, per_level, clients, make)
             results.append(
@@ -246,6 +254,7 @@ async def _measure(kind: str, base: str, orders: list[str], per_level: int) -> l
 
 
 def run(*, databases: list[str], per_level: int) -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     all_results: list[Result] = []
     for kind in databases:
         kind = kind.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,10 +61,44 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        # SQLite has one writer at a time and its busy handler polls with growing sleeps, so
+        # writers in this process queue on a lock instead (readers never wait, thanks to WAL).
+        writer = threading.Lock()
+
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            immediate = conn.get_execution_options().get("sqlite_immediate")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            if conn.get_execution_options().get("sqlite_immediate"):
+                writer.acquire()
+                conn.info["holds_writer"] = True
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                except BaseException:
+                    _release(conn)
+                    raise
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+        def _release(conn: Any) -> None:
+            if conn.info.pop("holds_writer", False):
+                writer.release()
+
+        # These fire just before the driver's COMMIT / ROLLBACK: end the transaction here so
+        # the lock covers it (the driver's own call is then a no-op).
+        @event.listens_for(engine, "commit")
+        def _commit(conn: Any) -> None:
+            if conn.info.get("holds_writer"):
+                try:
+                    conn.exec_driver_sql("COMMIT")
+                finally:
+                    _release(conn)
+
+        @event.listens_for(engine, "rollback")
+        def _rollback(conn: Any) -> None:
+            if conn.info.get("holds_writer"):
+                try:
+                    conn.exec_driver_sql("ROLLBACK")
+                finally:
+                    _release(conn)
 
         return engine
     kwargs.setdefault("pool_size", 20)
@@ -77,5 +112,12 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def begin_write(session: Session) -> None:
-    """Call first in a mutating unit of work."""
+    """Call first in a mutating unit of work (takes SQLite's write lock now)."""
     session.connection(execution_options=WRITE)
+
+
+def mark_write(session: Session) -> None:
+    """Like begin_write, but without I/O: the lock is taken when the session first connects."""
+    bind = session.get_bind()
+    if isinstance(bind, Engine):
+        session.bind = bind.execution_options(**WRITE)

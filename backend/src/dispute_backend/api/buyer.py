@@ -27,13 +27,14 @@ router = APIRouter(prefix="/api/v1", tags=["buyer"])
 
 @router.get("/me", response_model=s.Me)
 def me(request: Request, ctx: BuyerDep, session: SessionDep) -> s.Me:
-    disputes, purchases = abuse.counts(session, buyer_id=ctx.buyer.id)
-    review = abuse.open_review(session, buyer_id=ctx.buyer.id)
+    buyer = ctx.load(session)
+    disputes, purchases = abuse.counts(session, buyer_id=buyer.id)
+    review = abuse.open_review(session, buyer_id=buyer.id)
     return s.Me(
-        id=ctx.buyer.id,
-        name=ctx.buyer.name,
-        email=ctx.buyer.email,
-        account_status=ctx.buyer.account_status.value,
+        id=buyer.id,
+        name=buyer.name,
+        email=buyer.email,
+        account_status=buyer.account_status.value,
         orders_count=purchases,
         disputes_count=disputes,
         abuse_review=s.AbuseReviewState(
@@ -45,7 +46,8 @@ def me(request: Request, ctx: BuyerDep, session: SessionDep) -> s.Me:
 
 @router.get("/orders", response_model=list[s.OrderOut])
 def list_orders(request: Request, ctx: BuyerDep, session: SessionDep) -> list[s.OrderOut]:
-    rows = order_svc.list_orders(session, buyer_id=ctx.buyer.id)
+    buyer = ctx.load(session)
+    rows = order_svc.list_orders(session, buyer_id=buyer.id)
     active = order_svc.active_disputes_by_order(session, order_ids=[o.id for o in rows])
     at, rs = now(request), rule_settings(request)
     return [views.order_out(o, active_dispute=active.get(o.id), now=at, rs=rs) for o in rows]
@@ -53,7 +55,8 @@ def list_orders(request: Request, ctx: BuyerDep, session: SessionDep) -> list[s.
 
 @router.get("/orders/{order_id}", response_model=s.OrderOut)
 def get_order(request: Request, order_id: str, ctx: BuyerDep, session: SessionDep) -> s.OrderOut:
-    order = order_svc.get_order(session, buyer_id=ctx.buyer.id, order_id=order_id)
+    buyer = ctx.load(session)
+    order = order_svc.get_order(session, buyer_id=buyer.id, order_id=order_id)
     active = order_svc.active_disputes_by_order(session, order_ids=[order.id])
     return views.order_out(
         order, active_dispute=active.get(order.id), now=now(request), rs=rule_settings(request)
@@ -64,9 +67,10 @@ def get_order(request: Request, order_id: str, ctx: BuyerDep, session: SessionDe
 def eligibility(
     request: Request, order_id: str, ctx: BuyerDep, session: SessionDep
 ) -> s.EligibilityOut:
-    order = order_svc.get_order(session, buyer_id=ctx.buyer.id, order_id=order_id)
+    buyer = ctx.load(session)
+    order = order_svc.get_order(session, buyer_id=buyer.id, order_id=order_id)
     verdict = order_svc.eligibility(
-        session, buyer=ctx.buyer, order=order, now=now(request), rs=rule_settings(request)
+        session, buyer=buyer, order=order, now=now(request), rs=rule_settings(request)
     )
     return views.eligibility_out(order, verdict)
 
@@ -79,12 +83,13 @@ def open_dispute(
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    buyer = ctx.load(session)
     at, rs = now(request), rule_settings(request)
 
     def action() -> s.DisputeOut:
         dispute = dispute_svc.open_dispute(
             session,
-            buyer=ctx.buyer,
+            buyer=buyer,
             order_id=body.order_id,
             reason=body.reason,
             requested_outcome=body.requested_outcome,
@@ -115,10 +120,11 @@ def list_disputes(
     order_id: str | None = None,
     status: Annotated[Literal["in_progress", "ended"] | None, Query()] = None,
 ) -> list[s.DisputeOut]:
+    buyer = ctx.load(session)
     at, rs = now(request), rule_settings(request)
     rows = dispute_svc.list_disputes(
         session,
-        buyer_id=ctx.buyer.id,
+        buyer_id=buyer.id,
         order_id=order_id,
         in_progress=None if status is None else status == "in_progress",
     )
@@ -129,17 +135,19 @@ def list_disputes(
 def get_dispute(
     request: Request, dispute_id: str, ctx: BuyerDep, session: SessionDep
 ) -> s.DisputeOut:
-    d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
+    buyer = ctx.load(session)
+    d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
     return views.dispute_out(session, d, now=now(request), rs=rule_settings(request))
 
 
 @router.get("/disputes/{dispute_id}/events", response_model=list[s.EventOut])
 def dispute_events(dispute_id: str, ctx: BuyerDep, session: SessionDep) -> list[s.EventOut]:
+    buyer = ctx.load(session)
     from sqlalchemy import select
 
     from ..models import Event
 
-    d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
+    d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
     rows = session.scalars(select(Event).where(Event.dispute_id == d.id).order_by(Event.id))
     return [views.event_out(e) for e in rows]
 
@@ -154,15 +162,16 @@ def modify_proposal(
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
+    buyer = ctx.load(session)
     at, rs = now(request), rule_settings(request)
 
     def action() -> s.DisputeOut:
         version = expected_version(if_match)
-        d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
+        d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
         dispute_svc.modify_proposal(
             session,
             dispute=d,
-            buyer_id=ctx.buyer.id,
+            buyer_id=buyer.id,
             expected_version=version,
             refund_amount=body.refund_amount,
             with_return=body.with_return,
@@ -185,14 +194,13 @@ def cancel(
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
+    buyer = ctx.load(session)
     at, rs = now(request), rule_settings(request)
 
     def action() -> s.DisputeOut:
         version = expected_version(if_match)
-        d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
-        dispute_svc.cancel(
-            session, dispute=d, buyer_id=ctx.buyer.id, expected_version=version, now=at
-        )
+        d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
+        dispute_svc.cancel(session, dispute=d, buyer_id=buyer.id, expected_version=version, now=at)
         return views.dispute_out(session, d, now=at, rs=rs)
 
     return idempotent(
@@ -209,13 +217,14 @@ def accept_seller_proposal(
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
+    buyer = ctx.load(session)
     at, rs = now(request), rule_settings(request)
 
     def action() -> s.DisputeOut:
         version = expected_version(if_match)
-        d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
+        d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
         dispute_svc.buyer_accept_seller_proposal(
-            session, dispute=d, buyer_id=ctx.buyer.id, expected_version=version, now=at
+            session, dispute=d, buyer_id=buyer.id, expected_version=version, now=at
         )
         return views.dispute_out(session, d, now=at, rs=rs)
 
@@ -299,14 +308,15 @@ def add_evidence(
     description: Annotated[str, Form(max_length=2000)] = "",
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    buyer = ctx.load(session)
     return upload_evidence(
         request,
         session,
         dispute_loader=lambda: dispute_svc.get_for_buyer(
-            session, buyer_id=ctx.buyer.id, public_id=dispute_id
+            session, buyer_id=buyer.id, public_id=dispute_id
         ),
         party=Party.buyer,
-        author_id=ctx.buyer.id,
+        author_id=buyer.id,
         principal=ctx.principal,
         file=file,
         description=description,
@@ -316,13 +326,15 @@ def add_evidence(
 
 @router.get("/disputes/{dispute_id}/evidence", response_model=list[s.EvidenceOut])
 def list_evidence(dispute_id: str, ctx: BuyerDep, session: SessionDep) -> list[s.EvidenceOut]:
-    d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
+    buyer = ctx.load(session)
+    d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
     return [views.evidence_out(e) for e in evidence_svc.list_evidence(session, dispute=d)]
 
 
 @router.get("/disputes/{dispute_id}/messages", response_model=list[s.MessageOut])
 def list_messages(dispute_id: str, ctx: BuyerDep, session: SessionDep) -> list[s.MessageOut]:
-    d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
+    buyer = ctx.load(session)
+    d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
     return [views.message_out(m) for m in evidence_svc.list_messages(session, dispute=d)]
 
 
@@ -335,12 +347,13 @@ def post_message(
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    buyer = ctx.load(session)
     at = now(request)
 
     def action() -> s.MessageOut:
-        d = dispute_svc.get_for_buyer(session, buyer_id=ctx.buyer.id, public_id=dispute_id)
+        d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
         m = evidence_svc.add_message(
-            session, dispute=d, party=Party.buyer, author_id=ctx.buyer.id, body=body.body, now=at
+            session, dispute=d, party=Party.buyer, author_id=buyer.id, body=body.body, now=at
         )
         return views.message_out(m)
 

@@ -27,17 +27,19 @@ def _out(request: Request, session: SessionDep, d: Dispute) -> s.DisputeOut:
 @router.get("/disputes", response_model=list[s.DisputeOut])
 def list_disputes(
     request: Request,
-    operator: OperatorDep,
+    operator_ctx: OperatorDep,
     session: SessionDep,
     state: Annotated[DisputeState, Query()] = DisputeState.mediation,
 ) -> list[s.DisputeOut]:
+    operator_ctx.load(session)  # authenticates the operator
     return [_out(request, session, d) for d in dispute_svc.list_disputes(session, state=state)]
 
 
 @router.get("/disputes/{dispute_id}", response_model=s.DisputeOut)
 def get_dispute(
-    request: Request, dispute_id: str, operator: OperatorDep, session: SessionDep
+    request: Request, dispute_id: str, operator_ctx: OperatorDep, session: SessionDep
 ) -> s.DisputeOut:
+    operator_ctx.load(session)  # authenticates the operator
     return _out(request, session, dispute_svc.get_any(session, public_id=dispute_id))
 
 
@@ -46,11 +48,13 @@ def decide(
     request: Request,
     dispute_id: str,
     body: s.PlatformDecision,
-    operator: OperatorDep,
+    operator_ctx: OperatorDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
+    operator = operator_ctx.load(session)
+
     def action() -> s.DisputeOut:
         d = dispute_svc.get_any(session, public_id=dispute_id)
         dispute_svc.platform_decide(
@@ -77,10 +81,11 @@ def decide(
 
 @router.get("/abuse-reviews", response_model=list[s.AbuseReviewOut])
 def list_reviews(
-    operator: OperatorDep,
+    operator_ctx: OperatorDep,
     session: SessionDep,
     status: Annotated[ReviewStatus | None, Query()] = ReviewStatus.open,
 ) -> list[s.AbuseReviewOut]:
+    operator_ctx.load(session)  # authenticates the operator
     return [views.review_out(r) for r in abuse.list_reviews(session, status=status)]
 
 
@@ -89,10 +94,12 @@ def decide_review(
     request: Request,
     review_id: int,
     body: s.ReviewDecision,
-    operator: OperatorDep,
+    operator_ctx: OperatorDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    operator = operator_ctx.load(session)
+
     def action() -> s.AbuseReviewOut:
         review = abuse.decide(
             session,

@@ -29,15 +29,19 @@ def _out(request: Request, session: SessionDep, d: Dispute) -> s.DisputeOut:
 
 
 @router.get("/disputes", response_model=list[s.DisputeOut])
-def list_disputes(request: Request, seller: SellerDep, session: SessionDep) -> list[s.DisputeOut]:
+def list_disputes(
+    request: Request, seller_ctx: SellerDep, session: SessionDep
+) -> list[s.DisputeOut]:
+    seller = seller_ctx.load(session)
     rows = dispute_svc.list_disputes(session, seller_id=seller.id)
     return [_out(request, session, d) for d in rows]
 
 
 @router.get("/disputes/{dispute_id}", response_model=s.DisputeOut)
 def get_dispute(
-    request: Request, dispute_id: str, seller: SellerDep, session: SessionDep
+    request: Request, dispute_id: str, seller_ctx: SellerDep, session: SessionDep
 ) -> s.DisputeOut:
+    seller = seller_ctx.load(session)
     d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
     return _out(request, session, d)
 
@@ -46,11 +50,13 @@ def get_dispute(
 def accept(
     request: Request,
     dispute_id: str,
-    seller: SellerDep,
+    seller_ctx: SellerDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
+    seller = seller_ctx.load(session)
+
     def action() -> s.DisputeOut:
         d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
         dispute_svc.seller_accept(
@@ -77,11 +83,13 @@ def reject(
     request: Request,
     dispute_id: str,
     body: s.Note,
-    seller: SellerDep,
+    seller_ctx: SellerDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
+    seller = seller_ctx.load(session)
+
     def action() -> s.DisputeOut:
         d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
         dispute_svc.seller_reject(
@@ -109,11 +117,13 @@ def counter(
     request: Request,
     dispute_id: str,
     body: s.Counter,
-    seller: SellerDep,
+    seller_ctx: SellerDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
     if_match: IfMatch = None,
 ) -> JSONResponse:
+    seller = seller_ctx.load(session)
+
     def action() -> s.DisputeOut:
         d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
         dispute_svc.seller_counter(
@@ -143,10 +153,12 @@ def post_message(
     request: Request,
     dispute_id: str,
     body: s.NewMessage,
-    seller: SellerDep,
+    seller_ctx: SellerDep,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    seller = seller_ctx.load(session)
+
     def action() -> s.MessageOut:
         d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
         m = evidence_svc.add_message(
@@ -174,12 +186,13 @@ def post_message(
 def add_evidence(
     request: Request,
     dispute_id: str,
-    seller: SellerDep,
+    seller_ctx: SellerDep,
     session: SessionDep,
     file: Annotated[UploadFile, File()],
     description: Annotated[str, Form(max_length=2000)] = "",
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    seller = seller_ctx.load(session)
     return upload_evidence(
         request,
         session,
