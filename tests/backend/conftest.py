@@ -54,7 +54,7 @@ def database_url(
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         pytest.fail(
             f"PostgreSQL is not reachable at {PG_ADMIN_URL} ({type(exc).__name__}: {exc}). "
             "Start it, or run only SQLite with BACKEND_TEST_DATABASES=sqlite.",

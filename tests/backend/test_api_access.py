@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import factories as f
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+import factories as f
 from dispute_backend.settings import Settings
 
 P = "https://disputes.example/problems/"

@@ -200,7 +200,6 @@ class Dispute(Base):
     negotiation_ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     mediation_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Every change touches updated_at, so every change bumps version (optimistic locking).
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -209,7 +208,9 @@ class Dispute(Base):
         order_by="Proposal.id", back_populates="dispute", lazy="selectin"
     )
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (SQLAlchemy's own API)
+    # The services bump `version` on every change; SQLAlchemy adds "WHERE version = <read>"
+    # to the UPDATE and raises StaleDataError when another writer got there first.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}  # noqa: RUF012
 
     @property
     def public_id(self) -> str:

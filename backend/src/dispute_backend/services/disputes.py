@@ -65,7 +65,9 @@ def _check_version(dispute: Dispute, expected: int) -> None:
 
 
 def _touch(dispute: Dispute, now: datetime) -> None:
+    """Every change of a dispute goes through here: one new version per unit of work."""
     dispute.updated_at = now
+    dispute.version += 1
 
 
 def _pending(dispute: Dispute, party: Party) -> Proposal | None:
@@ -273,6 +275,7 @@ def open_dispute(
         opened_at=now,
         negotiation_ends_at=rules.negotiation_ends_at(now, rs),
         updated_at=now,
+        version=1,
         proposals=[],
     )
     dispute.order = order
