@@ -36,12 +36,12 @@ def _seed(reset: bool) -> None:
     print("demo data seeded: buyers alice, bruno, carla, diego, erin")
 
 
-def _serve(host: str, port: int) -> None:
+def _serve(host: str, port: int, access_log: bool) -> None:
     import uvicorn
 
     from .app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_p = sub.add_parser("serve", help="run the HTTP service and its scheduler")
     serve_p.add_argument("--host", default="127.0.0.1")
     serve_p.add_argument("--port", type=int, default=8000)
+    serve_p.add_argument("--no-access-log", action="store_true", help="do not log each request")
     bench_p = sub.add_parser("bench", help="latency and throughput on SQLite and PostgreSQL")
     bench_p.add_argument("--databases", default="sqlite,postgresql")
     bench_p.add_argument("--requests", type=int, default=200, help="per operation and level")
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "seed":
         _seed(args.reset)
     elif args.command == "serve":
-        _serve(args.host, args.port)
+        _serve(args.host, args.port, not args.no_access_log)
     elif args.command == "bench":
         from .bench import run
 

@@ -7,6 +7,7 @@ import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Annotated
 
 import jwt
@@ -31,23 +32,31 @@ def issue_chat_token(*, buyer_id: str, now: datetime, settings: Settings) -> tup
 
 def read_chat_token(token: str, *, now: datetime, settings: Settings) -> str:
     """The buyer id in a valid token; BuyerTokenInvalid for an edited or expired one."""
+    buyer_id, exp = _verified_claims(token, settings.chat_token_secret)
+    if exp <= now.timestamp():
+        raise errors.BuyerTokenInvalid("The chat token has expired; sign in again.")
+    return buyer_id
+
+
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, secret: str) -> tuple[str, float]:
+    """Signature and shape checks, cached per (token, secret): a token never changes, and the
+    expiry is compared with the clock on every request by the caller."""
     try:
         claims = jwt.decode(
             token,
-            settings.chat_token_secret,
+            secret,
             algorithms=["HS256"],
             audience=CHAT_TOKEN_AUDIENCE,
             options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False},
         )
-    except jwt.PyJWTError as exc:  # expiry is checked below against the injected clock
+    except jwt.PyJWTError as exc:
         raise errors.BuyerTokenInvalid("The chat token is invalid.") from exc
     exp = claims.get("exp")
-    if not isinstance(exp, int | float) or exp <= now.timestamp():
-        raise errors.BuyerTokenInvalid("The chat token has expired; sign in again.")
     sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise errors.BuyerTokenInvalid("The chat token names no buyer.")
-    return sub
+    if not isinstance(exp, int | float) or not isinstance(sub, str) or not sub:
+        raise errors.BuyerTokenInvalid("The chat token names no buyer or no expiry.")
+    return sub, float(exp)
 
 
 def bearer(request: Request) -> str | None:

@@ -135,7 +135,11 @@ async def _drive(
                 next_index += 1
                 method, path, body, extra = make(i)
                 started = time.perf_counter()
-                response = await client.request(method, path, json=body, headers=extra)
+                try:
+                    response = await client.request(method, path, json=body, headers=extra)
+                except httpx.TransportError:
+                    errors += 1
+                    continue
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code >= 400:
                     errors += 1
@@ -173,7 +177,7 @@ def _bench_one(kind: str, per_level: int) -> list[Result]:
             port = _free_port()
             log = open(f"{workdir}/server.log", "wb")  # noqa: SIM115  (closed below)
             server = subprocess.Popen(  # noqa: S603
-                [python, "-m", "dispute_backend", "serve", "--port", str(port)],
+                [python, "-m", "dispute_backend", "serve", "--port", str(port), "--no-access-log"],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
