@@ -36,7 +36,7 @@ $(BACKEND_VENV): backend/pyproject.toml backend/uv.lock | $(UV)
 # The chat widget's bundle, pinned by package-lock.json and served locally (no CDN).
 $(WEBCHAT): backend/src/storefront/package.json backend/src/storefront/package-lock.json
 	@command -v npm >/dev/null || { echo "error: npm (Node.js) is needed for the chat widget: apt-get install nodejs npm"; exit 1; }
-	cd backend/src/storefront && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	npm ci --prefix backend/src/storefront --ignore-scripts --no-audit --no-fund --loglevel=error
 	mkdir -p $(@D)
 	cp backend/src/storefront/node_modules/rasa-webchat/lib/index.js $@
 
@@ -74,7 +74,7 @@ format: setup ## apply ruff's formatting and safe fixes
 
 typecheck: setup ## mypy: actions/ and extensions/, backend/ (strict)
 	.venv/bin/mypy
-	cd backend && .venv/bin/mypy
+	(cd backend && .venv/bin/mypy)
 
 test-actions: setup ## unit tests of the actions and NLU extensions
 	.venv/bin/pytest -q tests/actions

@@ -72,9 +72,7 @@ def _entity(name: str, value: str, start: int, end: int) -> dict[str, Any]:
     }
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class MarketplaceEntityExtractor(GraphComponent, EntityExtractorMixin):
     """Adds `order_id`, `amount` and `currency` entities found by pattern."""
 

@@ -12,6 +12,7 @@ and the end-to-end tests import it to start the same stack on other ports.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -250,15 +251,30 @@ SERVICES = (
     Service(
         "backend",
         "BACKEND_PORT",
-        lambda e: [str(BACKEND_PY), "-m", "dispute_backend", "serve",
-                   "--host", e["HOST"], "--port", e["BACKEND_PORT"]],  # fmt: skip
+        lambda e: [
+            str(BACKEND_PY),
+            "-m",
+            "dispute_backend",
+            "serve",
+            "--host",
+            e["HOST"],
+            "--port",
+            e["BACKEND_PORT"],
+        ],  # fmt: skip
         lambda e: f"{e['BACKEND_URL']}/health",
     ),
     Service(
         "actions",
         "ACTION_PORT",
-        lambda e: [str(RASA_PY), "-m", "actions.server",
-                   "--host", e["HOST"], "--port", e["ACTION_PORT"]],  # fmt: skip
+        lambda e: [
+            str(RASA_PY),
+            "-m",
+            "actions.server",
+            "--host",
+            e["HOST"],
+            "--port",
+            e["ACTION_PORT"],
+        ],  # fmt: skip
         lambda e: f"http://{e['HOST']}:{e['ACTION_PORT']}/health",
     ),
     Service(
@@ -271,8 +287,15 @@ SERVICES = (
     Service(
         "web",
         "WEB_PORT",
-        lambda e: [str(BACKEND_PY), "-m", "storefront",
-                   "--host", e["HOST"], "--port", e["WEB_PORT"]],  # fmt: skip
+        lambda e: [
+            str(BACKEND_PY),
+            "-m",
+            "storefront",
+            "--host",
+            e["HOST"],
+            "--port",
+            e["WEB_PORT"],
+        ],  # fmt: skip
         lambda e: f"http://{e['HOST']}:{e['WEB_PORT']}/health",
     ),
 )
@@ -305,6 +328,7 @@ class Stack:
                 )
 
     def prepare_backend(self) -> None:
+        Path(self.env["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
         for step in (["migrate"], ["seed"]):
             result = subprocess.run(
                 [str(BACKEND_PY), "-m", "dispute_backend", *step],
@@ -321,15 +345,36 @@ class Stack:
         Path(self.env["VAR_DIR"], "log").mkdir(parents=True, exist_ok=True)
         Path(self.env["RASA_TRACKER_DB"]).parent.mkdir(parents=True, exist_ok=True)
         for service in self.services:
-            log = service.log_path(self.env).open("ab")
+            self._spawn(service)
+        for service in self.services:
+            self._wait_healthy(service)
+
+    def _spawn(self, service: Service) -> None:
+        with service.log_path(self.env).open("ab") as log:
             service.process = subprocess.Popen(
                 service.command(self.env),
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
             )  # fmt: skip
-            log.close()
-        for service in self.services:
-            self._wait_healthy(service)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service (tests use it to simulate an outage)."""
+        process = self.service(name).process
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def start_service(self, name: str) -> None:
+        service = self.service(name)
+        self._spawn(service)
+        self._wait_healthy(service)
 
     def _wait_healthy(self, service: Service) -> None:
         deadline = time.monotonic() + service.startup_seconds
@@ -357,26 +402,21 @@ class Stack:
         running = [s for s in self.services if s.process and s.process.poll() is None]
         for service in running:
             assert service.process is not None
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(service.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + grace
         for service in running:
             assert service.process is not None
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            try:  # the whole group, so no worker or child outlives the stack
+            # The whole group, so no worker or child outlives the stack.
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(service.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             service.process.wait()
 
 
 def demo_buyers(env: Mapping[str, str]) -> list[dict[str, object]]:
-    request = urllib.request.Request(
+    request = urllib.request.Request(  # noqa: S310 (our own backend's http URL)
         f"{env['BACKEND_URL']}/api/v1/storefront/buyers",
         headers={"Authorization": f"Bearer {env['STOREFRONT_SERVICE_TOKEN']}"},
     )
@@ -409,13 +449,12 @@ def run(env: dict[str, str]) -> int:
     stack.check_ports()
     stack.prepare_backend()
     train(env, if_needed=True)
-    stopping = False
 
     def _stop(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
         raise KeyboardInterrupt
 
+    # Explicitly, since a shell starting us in the background ignores SIGINT.
+    signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
         print("starting: backend, action server, Rasa server, web page...", flush=True)
@@ -430,6 +469,9 @@ def run(env: dict[str, str]) -> int:
         print("\nstopping...", flush=True)
         return 0
     finally:
+        # A second Ctrl-C must not interrupt the clean-up.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         print("all services stopped.")
 

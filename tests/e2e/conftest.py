@@ -44,14 +44,17 @@ def free_port() -> int:
 
 
 class RunningStack:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], stack: Any) -> None:
         self.env = env
+        self.stack = stack
         self.backend_url = env["BACKEND_URL"]
         self.rasa_url = env["RASA_URL"]
         self.web_url = f"http://{env['PUBLIC_HOST']}:{env['WEB_PORT']}"
         self.action_url = f"http://{env['HOST']}:{env['ACTION_PORT']}"
 
-    def say(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    def say(
+        self, sender: str, text: str, metadata: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
         """Send a message through the REST channel; return the bot's messages."""
         response = requests.post(
             f"{self.rasa_url}/webhooks/rest/webhook",
@@ -71,6 +74,39 @@ class RunningStack:
         )
         response.raise_for_status()
         return str(response.json()["token"])
+
+    def buyer_get(self, token: str, path: str) -> Any:
+        """Read the backend as the storefront does, to check what a conversation did."""
+        response = requests.get(
+            f"{self.backend_url}/api/v1{path}",
+            headers={
+                "Authorization": f"Bearer {self.env['STOREFRONT_SERVICE_TOKEN']}",
+                "X-Buyer-Token": token,
+            },
+            timeout=5,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+class Conversation:
+    """One buyer talking through the REST channel, as the web page would."""
+
+    def __init__(self, stack: RunningStack, buyer_id: str | None, sender: str) -> None:
+        self.stack = stack
+        self.sender = sender
+        self.token = stack.chat_token(buyer_id) if buyer_id else None
+        self.replies: list[dict[str, Any]] = []
+
+    def say(self, text: str) -> str:
+        """Send `text`; return all the bot's texts of that turn joined by newlines."""
+        metadata = {"chat_token": self.token} if self.token else {}
+        self.replies = self.stack.say(self.sender, text, metadata)
+        assert self.replies, f"no answer to {text!r}"
+        return "\n".join(str(r.get("text", "")) for r in self.replies)
+
+    def buttons(self) -> list[str]:
+        return [b["payload"] for r in self.replies for b in r.get("buttons") or []]
 
 
 def stack_environment(var_dir: Path) -> dict[str, str]:
@@ -106,7 +142,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     except stack_module.StackError as error:
         running.stop()
         pytest.fail(str(error))
-    yield RunningStack(env)
+    yield RunningStack(env, running)
     running.stop()
 
 

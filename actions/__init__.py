@@ -1,0 +1,1 @@
+"""Custom actions of the dispute assistant, one module per skill."""

@@ -1,0 +1,389 @@
+"""The only door from the actions to the dispute backend.
+
+`DisputeBackend` is the interface the actions use; `HttpDisputeBackend` talks
+to the real service with `requests`, `InMemoryDisputeBackend` (in
+tests/actions) is a fake with the same interface. Every call has a timeout;
+errors become a few typed exceptions carrying the backend's stable problem
+type, never a raw response for the user to see.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 2.0  # seconds; past this the bot apologises and offers a human
+
+
+# --- errors ----------------------------------------------------------------
+
+
+class BackendError(Exception):
+    """The backend refused or failed a request."""
+
+    def __init__(self, message: str, *, problem: str = "", status: int = 0, detail: str = ""):
+        super().__init__(message)
+        self.problem = problem  # the last part of the problem type, e.g. "not-eligible"
+        self.status = status
+        self.detail = detail
+
+
+class BackendUnavailable(BackendError):
+    """No answer in time, no connection, or a server error: try later, offer a human."""
+
+
+class BuyerNotIdentified(BackendError):
+    """The conversation carries no valid chat token (missing, edited or expired)."""
+
+
+class NotFound(BackendError):
+    """No such order or dispute for this buyer (another buyer's looks the same)."""
+
+
+class Refused(BackendError):
+    """A rule of the marketplace forbids the request; `problem` says which."""
+
+
+class Conflict(Refused):
+    """The dispute changed meanwhile (stale version); read it again and retry."""
+
+
+# --- results -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProtectionWindow:
+    starts_at: str | None
+    ends_at: str | None
+    is_open: bool
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    title: str
+    amount: Decimal
+    currency: str
+    seller_name: str
+    shipping_status: str
+    tracking_number: str | None
+    shipping_deadline: str | None
+    receipt_confirmed_at: str | None
+    payment_status: str
+    window: ProtectionWindow
+    active_dispute_id: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Order:
+        window = data.get("protection_window") or {}
+        seller = data.get("seller") or {}
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title", "")),
+            amount=Decimal(str(data.get("amount", "0"))),
+            currency=str(data.get("currency", "")),
+            seller_name=str(seller.get("name", "the seller")),
+            shipping_status=str(data.get("shipping_status", "")),
+            tracking_number=data.get("tracking_number"),
+            shipping_deadline=data.get("shipping_deadline"),
+            receipt_confirmed_at=data.get("receipt_confirmed_at"),
+            payment_status=str(data.get("payment_status", "")),
+            window=ProtectionWindow(
+                starts_at=window.get("starts_at"),
+                ends_at=window.get("ends_at"),
+                is_open=bool(window.get("is_open")),
+            ),
+            active_dispute_id=data.get("active_dispute_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    eligible: bool
+    reason_code: str | None
+    reason: str
+    window_starts_at: str | None
+    window_ends_at: str | None
+    active_dispute_id: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Eligibility:
+        return cls(
+            eligible=bool(data.get("eligible")),
+            reason_code=data.get("reason_code"),
+            reason=str(data.get("reason") or ""),
+            window_starts_at=data.get("window_starts_at"),
+            window_ends_at=data.get("window_ends_at"),
+            active_dispute_id=data.get("active_dispute_id"),
+        )
+
+
+@dataclass(frozen=True)
+class Dispute:
+    id: str
+    order_id: str
+    reason: str
+    state: str
+    status_label: str
+    version: int
+    refund_amount: Decimal | None
+    currency: str
+    with_return: bool | None
+    resolution: dict[str, Any] = field(default_factory=dict)
+    deadlines: dict[str, Any] = field(default_factory=dict)
+    next_actions: tuple[str, ...] = ()
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status_label == "Dispute in progress"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Dispute:
+        proposal = data.get("buyer_proposal") or data.get("current_proposal") or {}
+        proposals = data.get("proposals")
+        if not proposal and isinstance(proposals, dict):
+            proposal = proposals.get("buyer") or {}
+        amount = proposal.get("refund_amount")
+        return cls(
+            id=str(data["id"]),
+            order_id=str(data.get("order_id", "")),
+            reason=str(data.get("reason", "")),
+            state=str(data.get("state", "")),
+            status_label=str(data.get("status_label", "")),
+            version=int(data.get("version", 0)),
+            refund_amount=Decimal(str(amount)) if amount is not None else None,
+            currency=str(data.get("currency") or proposal.get("currency") or ""),
+            with_return=proposal.get("with_return"),
+            resolution=dict(data.get("resolution") or data.get("outcome") or {}),
+            deadlines=dict(data.get("deadlines") or {}),
+            next_actions=tuple(data.get("next_actions") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Buyer:
+    id: str
+    name: str
+    under_review: bool
+
+
+@dataclass(frozen=True)
+class NewDispute:
+    order_id: str
+    reason: str
+    requested_outcome: str  # full_refund | partial_refund
+    refund_amount: Decimal | None
+    with_return: bool
+    description: str
+
+
+# --- the interface -------------------------------------------------------------
+
+
+class DisputeBackend(abc.ABC):
+    """What the actions may ask of the backend, for one buyer at a time.
+
+    `buyer` is the conversation's credential: the signed chat token.
+    """
+
+    @abc.abstractmethod
+    def me(self, buyer: str) -> Buyer: ...
+
+    @abc.abstractmethod
+    def orders(self, buyer: str) -> list[Order]: ...
+
+    @abc.abstractmethod
+    def order(self, buyer: str, order_id: str) -> Order: ...
+
+    @abc.abstractmethod
+    def eligibility(self, buyer: str, order_id: str) -> Eligibility: ...
+
+    @abc.abstractmethod
+    def open_dispute(self, buyer: str, dispute: NewDispute, *, idempotency_key: str) -> Dispute: ...
+
+    @abc.abstractmethod
+    def disputes(self, buyer: str, *, order_id: str | None = None) -> list[Dispute]: ...
+
+    @abc.abstractmethod
+    def modify_proposal(
+        self,
+        buyer: str,
+        dispute_id: str,
+        *,
+        version: int,
+        refund_amount: Decimal,
+        with_return: bool,
+        idempotency_key: str,
+    ) -> Dispute: ...
+
+    @abc.abstractmethod
+    def cancel_dispute(
+        self, buyer: str, dispute_id: str, *, version: int, idempotency_key: str
+    ) -> Dispute: ...
+
+
+# --- over HTTP ---------------------------------------------------------------------
+
+
+class HttpDisputeBackend(DisputeBackend):
+    """The real backend, over HTTP, authenticated as the assistant."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        service_token: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        url = base_url or os.environ.get("BACKEND_URL") or "http://127.0.0.1:8000"
+        self.base_url = url.rstrip("/")
+        token = service_token or os.environ.get("ASSISTANT_SERVICE_TOKEN", "")
+        self.timeout = timeout or float(os.environ.get("BACKEND_TIMEOUT", DEFAULT_TIMEOUT))
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Bearer {token}"})
+        # Retries only for reads: POSTs are made safe to repeat by their
+        # Idempotency-Key, and the action itself is retried by Rasa if needed.
+        retry = Retry(total=1, backoff_factor=0.1, allowed_methods={"GET"},
+                      status_forcelist=(502, 503, 504))  # fmt: skip
+        self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=32))
+        self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=32))
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        buyer: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if not buyer:
+            raise BuyerNotIdentified("no chat token in this conversation")
+        all_headers = {"X-Buyer-Token": buyer, **(headers or {})}
+        try:
+            response = self.session.request(
+                method, f"{self.base_url}{path}", headers=all_headers, timeout=self.timeout,
+                **kwargs,
+            )  # fmt: skip
+        except requests.RequestException as error:
+            logger.warning("backend %s %s failed: %s", method, path, error)
+            raise BackendUnavailable(str(error)) from error
+        if response.status_code >= 400:
+            raise self._error(method, path, response)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise BackendUnavailable(f"{method} {path}: body is not JSON") from error
+
+    @staticmethod
+    def _error(method: str, path: str, response: requests.Response) -> BackendError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        problem = str(body.get("type", "")).rstrip("/").rsplit("/", 1)[-1]
+        detail = str(body.get("detail") or body.get("title") or "")
+        status = response.status_code
+        message = f"{method} {path} -> {status} {problem}: {detail}"
+        logger.info("backend refused: %s", message)
+        kind: type[BackendError]
+        if status >= 500 or status == 429:
+            kind = BackendUnavailable
+        elif status == 401 and problem.startswith("buyer"):
+            kind = BuyerNotIdentified
+        elif status == 401:
+            kind = BackendUnavailable  # our own service token is wrong: an outage for the user
+        elif status == 404:
+            kind = NotFound
+        elif status in (409, 412):
+            kind = Conflict
+        else:
+            kind = Refused
+        return kind(message, problem=problem, status=status, detail=detail)
+
+    def me(self, buyer: str) -> Buyer:
+        data = self._request("GET", "/api/v1/me", buyer)
+        return Buyer(
+            id=str(data.get("id", "")),
+            name=str(data.get("name", "")),
+            under_review=bool((data.get("abuse_review") or {}).get("under_review")),
+        )
+
+    def orders(self, buyer: str) -> list[Order]:
+        data = self._request("GET", "/api/v1/orders", buyer)
+        items = data.get("items", data) if isinstance(data, dict) else data
+        return [Order.from_json(item) for item in items]
+
+    def order(self, buyer: str, order_id: str) -> Order:
+        return Order.from_json(self._request("GET", f"/api/v1/orders/{order_id}", buyer))
+
+    def eligibility(self, buyer: str, order_id: str) -> Eligibility:
+        data = self._request("GET", f"/api/v1/orders/{order_id}/eligibility", buyer)
+        return Eligibility.from_json(data)
+
+    def open_dispute(self, buyer: str, dispute: NewDispute, *, idempotency_key: str) -> Dispute:
+        body = {
+            "order_id": dispute.order_id,
+            "reason": dispute.reason,
+            "requested_outcome": dispute.requested_outcome,
+            "refund_amount": str(dispute.refund_amount) if dispute.refund_amount else None,
+            "with_return": dispute.with_return,
+            "description": dispute.description,
+        }
+        data = self._request(
+            "POST", "/api/v1/disputes", buyer, json=body,
+            headers={"Idempotency-Key": idempotency_key},
+        )  # fmt: skip
+        return Dispute.from_json(data)
+
+    def disputes(self, buyer: str, *, order_id: str | None = None) -> list[Dispute]:
+        params = {"order_id": order_id} if order_id else None
+        data = self._request("GET", "/api/v1/disputes", buyer, params=params)
+        items = data.get("items", data) if isinstance(data, dict) else data
+        return [Dispute.from_json(item) for item in items]
+
+    def modify_proposal(
+        self,
+        buyer: str,
+        dispute_id: str,
+        *,
+        version: int,
+        refund_amount: Decimal,
+        with_return: bool,
+        idempotency_key: str,
+    ) -> Dispute:
+        data = self._request(
+            "POST", f"/api/v1/disputes/{dispute_id}/proposal", buyer,
+            json={"refund_amount": str(refund_amount), "with_return": with_return},
+            headers={"Idempotency-Key": idempotency_key, "If-Match": f'"{version}"'},
+        )  # fmt: skip
+        return Dispute.from_json(data)
+
+    def cancel_dispute(
+        self, buyer: str, dispute_id: str, *, version: int, idempotency_key: str
+    ) -> Dispute:
+        data = self._request(
+            "POST", f"/api/v1/disputes/{dispute_id}/cancel", buyer, json={},
+            headers={"Idempotency-Key": idempotency_key, "If-Match": f'"{version}"'},
+        )  # fmt: skip
+        return Dispute.from_json(data)
+
+
+_default_backend: DisputeBackend | None = None
+
+
+def default_backend() -> DisputeBackend:
+    """The process-wide HTTP client, built on first use (never at import)."""
+    global _default_backend
+    if _default_backend is None:
+        _default_backend = HttpDisputeBackend()
+    return _default_backend

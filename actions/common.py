@@ -1,0 +1,180 @@
+"""What every action shares: who the buyer is, the backend, and failing well."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import logging
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend_client import (
+    BackendError,
+    BackendUnavailable,
+    BuyerNotIdentified,
+    DisputeBackend,
+    default_backend,
+)
+
+logger = logging.getLogger(__name__)
+
+CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (a metadata key, not a secret)
+
+REASON_LABELS = {
+    "damaged": "the item arrived damaged or doesn't work",
+    "not_as_described": "the item is not as described",
+    "wrong_item": "a wrong item was sent",
+    "counterfeit": "the item is counterfeit",
+    "missing_parts": "parts or items are missing",
+    "not_received": "the item was not received",
+}
+
+# Words buyers use for each reason, for answers typed instead of clicked.
+REASON_WORDS = {
+    "damaged": ("damag", "broke", "crack", "smash", "shatter", "defect", "not work",
+                "doesnt work", "doesn't work", "dead", "faulty", "scratch", "torn", "leak",
+                "dent", "charge", "turn on", "stopped", "no sound", "burn"),
+    "not_as_described": ("describ", "photo", "picture", "quality", "different", "fake photo",
+                         "not like", "looks nothing", "cheap", "material", "size"),
+    "wrong_item": ("wrong", "another item", "not what i ordered", "different item",
+                   "colour", "color", "model"),
+    "counterfeit": ("counterfeit", "fake", "replica", "knock", "copy", "not original",
+                    "not genuine", "imitation"),
+    "missing_parts": ("missing", "incomplete", "only one", "parts", "not all", "without the",
+                      "no charger", "no cable", "empty"),
+    "not_received": ("not receiv", "never arriv", "didnt arriv", "didn't arriv", "not arriv",
+                     "never came", "never got", "lost", "haven't got", "havent got",
+                     "not delivered", "never delivered"),
+}  # fmt: skip
+
+
+def buyer_credential(tracker: Tracker) -> str | None:
+    """The signed chat token of the conversation's most recent message carrying one."""
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        metadata = event.get("metadata") or {}
+        token = metadata.get(CHAT_TOKEN_KEY)
+        if isinstance(token, str) and token:
+            return token
+    return None
+
+
+def idempotency_key(tracker: Tracker, *parts: object) -> str:
+    """Stable for one request of one conversation turn, so a retry reuses it."""
+    latest = tracker.latest_message or {}
+    turn = str(latest.get("message_id") or "")
+    if not turn:
+        user_events = [e for e in tracker.events if e.get("event") == "user"]
+        turn = str(user_events[-1].get("timestamp") if user_events else "")
+    material = "|".join([tracker.sender_id, turn, *map(str, parts)])
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def normalise_order_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    return digits if len(digits) == 16 else None
+
+
+def parse_amount(value: Any) -> Decimal | None:
+    """'12.50', '12,5', '$12', '15 dollars' -> Decimal; anything else -> None."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    number = "".join(ch for ch in text.replace(",", ".") if ch.isdigit() or ch == ".")
+    if not number or number.count(".") > 1 or number == ".":
+        return None
+    try:
+        amount = Decimal(number).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return None
+    return amount
+
+
+# Checked in this order: "never arrived" must not read as a damaged item, and
+# "fake" as counterfeit before "not as described".
+_REASON_ORDER = (
+    "not_received", "counterfeit", "missing_parts", "wrong_item", "damaged", "not_as_described",
+)  # fmt: skip
+
+
+def reason_from_text(text: str) -> str | None:
+    lowered = text.lower()
+    for reason in _REASON_ORDER:
+        if any(word in lowered for word in REASON_WORDS[reason]):
+            return reason
+    return None
+
+
+def format_date(value: str | None) -> str:
+    if not value:
+        return "an unknown date"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value[:10]
+    return f"{moment.day} {moment.strftime('%b %Y')}"
+
+
+def format_money(amount: Decimal | None, currency: str) -> str:
+    if amount is None:
+        return "the full amount"
+    return f"{amount:.2f} {currency}".strip()
+
+
+class BackendAction(Action, abc.ABC):
+    """An action that talks to the backend on the buyer's behalf.
+
+    Subclasses implement `act`. Every backend failure is turned into a
+    response here, so no exception escapes `run()` and the turn's events are
+    never lost: an outage gets an apology and the offer of a person, a missing
+    or expired chat token gets a request to sign in again.
+    """
+
+    def __init__(self, backend: DisputeBackend | None = None) -> None:
+        self._backend = backend
+
+    @property
+    def backend(self) -> DisputeBackend:
+        if self._backend is None:
+            self._backend = default_backend()
+        return self._backend
+
+    @abc.abstractmethod
+    def name(self) -> str: ...
+
+    @abc.abstractmethod
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+    ) -> list[EventType]: ...
+
+    def on_unavailable(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        dispatcher.utter_message(response="utter_backend_unavailable")
+        return [SlotSet("handoff_reason", "backend_unavailable")]
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        buyer = buyer_credential(tracker)
+        if not buyer:
+            dispatcher.utter_message(response="utter_sign_in_needed")
+            return []
+        try:
+            return self.act(dispatcher, tracker, buyer)
+        except BuyerNotIdentified:
+            dispatcher.utter_message(response="utter_sign_in_needed")
+            return []
+        except BackendUnavailable as error:
+            logger.warning("%s: backend unavailable: %s", self.name(), error)
+            return self.on_unavailable(dispatcher, tracker)
+        except BackendError as error:  # an unexpected refusal: say so, never a trace
+            logger.error("%s: unexpected backend answer: %s", self.name(), error)
+            dispatcher.utter_message(response="utter_something_went_wrong")
+            return []

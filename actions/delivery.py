@@ -1,0 +1,74 @@
+"""Packages not received or held in customs (R8): tracking first, then a dispute."""
+
+from __future__ import annotations
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend_client import NotFound
+from actions.common import BackendAction, format_date, normalise_order_id
+
+
+class ActionCheckDelivery(BackendAction):
+    """Reads the order's shipping state and says what the buyer can do now."""
+
+    def name(self) -> str:
+        return "action_check_delivery"
+
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+    ) -> list[EventType]:
+        order_id = normalise_order_id(tracker.get_slot("order_id"))
+        done: list[EventType] = [SlotSet("dispute_blocked", None)]
+        if order_id is None:
+            return done
+        try:
+            order = self.backend.order(buyer, order_id)
+        except NotFound:
+            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+            return [SlotSet("order_id", None), *done]
+        asked_about_customs = (tracker.get_intent_of_latest_message() == "package_in_customs") or (
+            tracker.get_slot("delivery_topic") == "customs"
+        )
+        entities = f'{{"order_id":"{order.id}","dispute_reason":"not_received"}}'
+        open_button = [
+            {"title": "Open a not-received dispute", "payload": f"/open_dispute{entities}"}
+        ]
+        status = order.shipping_status
+        if status == "in_customs":
+            dispatcher.utter_message(response="utter_package_in_customs", order_id=order.id)
+        elif not order.tracking_number or status == "awaiting_shipment":
+            dispatcher.utter_message(
+                response="utter_not_shipped_yet",
+                order_id=order.id,
+                deadline=format_date(order.shipping_deadline),
+            )
+        elif not order.window.is_open and order.window.ends_at:
+            dispatcher.utter_message(
+                response="utter_protection_expired",
+                order_id=order.id,
+                window_ends=format_date(order.window.ends_at),
+            )
+        elif order.active_dispute_id:
+            dispatcher.utter_message(
+                response="utter_dispute_already_open",
+                order_id=order.id,
+                dispute_id=order.active_dispute_id,
+            )
+        elif status == "delivered":
+            dispatcher.utter_message(
+                response="utter_delivered_but_missing", order_id=order.id, buttons=open_button
+            )
+        else:
+            if asked_about_customs:
+                dispatcher.utter_message(response="utter_customs_not_shown", order_id=order.id)
+            dispatcher.utter_message(
+                response="utter_in_transit",
+                order_id=order.id,
+                tracking=order.tracking_number or "",
+                deadline=format_date(order.shipping_deadline),
+                window_ends=format_date(order.window.ends_at),
+                buttons=open_button,
+            )
+        return [SlotSet("order_id", order.id), SlotSet("delivery_topic", None), *done]

@@ -1,0 +1,394 @@
+"""Opening a dispute: which order, is it eligible, why, what outcome, confirm."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from actions.backend_client import (
+    BackendError,
+    BackendUnavailable,
+    BuyerNotIdentified,
+    Conflict,
+    DisputeBackend,
+    NewDispute,
+    NotFound,
+    Order,
+    Refused,
+    default_backend,
+)
+from actions.common import (
+    REASON_LABELS,
+    BackendAction,
+    buyer_credential,
+    format_date,
+    format_money,
+    idempotency_key,
+    normalise_order_id,
+    parse_amount,
+    reason_from_text,
+)
+
+logger = logging.getLogger(__name__)
+
+DISPUTE_FORM_SLOTS = (
+    "order_id",
+    "dispute_reason",
+    "requested_outcome",
+    "refund_amount",
+    "with_return",
+    "dispute_description",
+    "dispute_confirmed",
+    "dispute_blocked",
+)
+
+OUTCOME_WORDS = {
+    "partial_refund": ("partial", "part", "some", "half", "discount", "compensation", "keep"),
+    "full_refund": (
+        "full",
+        "all",
+        "whole",
+        "entire",
+        "100",
+        "everything",
+        "complete",
+        "money back",
+        "refund",
+        "every penny",
+    ),
+}
+
+
+def outcome_from_text(text: str) -> str | None:
+    lowered = text.lower()
+    for outcome in ("partial_refund", "full_refund"):
+        if any(word in lowered for word in OUTCOME_WORDS[outcome]):
+            return outcome
+    return None
+
+
+def order_buttons(orders: list[Order], payload_slot: str = "order_id") -> list[dict[str, str]]:
+    return [
+        {
+            "title": f"{order.title[:28]} · {order.id[-4:]}",
+            "payload": f'/inform{{"{payload_slot}":"{order.id}"}}',
+        }
+        for order in orders[:5]
+    ]
+
+
+class ActionAskOrderId(BackendAction):
+    """Asks which order, offering the buyer's relevant orders as buttons."""
+
+    def name(self) -> str:
+        return "action_ask_order_id"
+
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+    ) -> list[EventType]:
+        form = tracker.active_loop_name
+        orders = self.backend.orders(buyer)
+        if form in ("dispute_change_form", "dispute_cancel_form"):
+            orders = [o for o in orders if o.active_dispute_id]
+            if not orders:
+                dispatcher.utter_message(response="utter_no_dispute_in_progress")
+                return [SlotSet("dispute_blocked", "no_dispute_in_progress")]
+            dispatcher.utter_message(response="utter_ask_which_dispute",
+                                     buttons=order_buttons(orders))  # fmt: skip
+            return []
+        if form == "order_lookup_form":
+            waiting = [o for o in orders if o.shipping_status != "delivered"]
+            orders = waiting + [o for o in orders if o.shipping_status == "delivered"]
+        else:
+            # Open windows first: those are the orders a dispute can be opened on.
+            orders = sorted(orders, key=lambda o: (o.active_dispute_id is not None,
+                                                   not o.window.is_open))  # fmt: skip
+        dispatcher.utter_message(response="utter_ask_order_id", buttons=order_buttons(orders))
+        return []
+
+
+class ValidateDisputeForm(FormValidationAction):
+    """Checks each answer of the dispute form against the buyer's real orders."""
+
+    def __init__(self, backend: DisputeBackend | None = None) -> None:
+        self._backend = backend
+
+    @property
+    def backend(self) -> DisputeBackend:
+        if self._backend is None:
+            self._backend = default_backend()
+        return self._backend
+
+    def name(self) -> str:
+        return "validate_dispute_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if tracker.get_slot("dispute_blocked"):
+            return []  # already explained; the form ends and the submit action tidies up
+        slots = list(domain_slots)
+        if tracker.get_slot("requested_outcome") == "full_refund":
+            slots.remove("refund_amount")
+        if tracker.get_slot("dispute_reason") == "not_received":
+            slots.remove("with_return")  # nothing to send back
+        return slots
+
+    def _buyer(self, tracker: Tracker) -> str:
+        buyer = buyer_credential(tracker)
+        if not buyer:
+            raise BuyerNotIdentified("no chat token")
+        return buyer
+
+    def validate_order_id(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        order_id = normalise_order_id(slot_value)
+        if order_id is None:
+            dispatcher.utter_message(response="utter_order_id_invalid")
+            return {"order_id": None}
+        try:
+            buyer = self._buyer(tracker)
+            if self.backend.me(buyer).under_review:
+                dispatcher.utter_message(response="utter_account_under_review")
+                return {"order_id": order_id, "dispute_blocked": "account_under_review",
+                        "handoff_reason": "abuse_review"}  # fmt: skip
+            eligibility = self.backend.eligibility(buyer, order_id)
+        except BuyerNotIdentified:
+            dispatcher.utter_message(response="utter_sign_in_needed")
+            return {"order_id": None, "dispute_blocked": "not_signed_in"}
+        except NotFound:
+            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+            return {"order_id": None}
+        except BackendUnavailable:
+            dispatcher.utter_message(response="utter_backend_unavailable")
+            return {"order_id": order_id, "dispute_blocked": "backend_unavailable",
+                    "handoff_reason": "backend_unavailable"}  # fmt: skip
+        except BackendError as error:
+            logger.error("eligibility of %s: %s", order_id, error)
+            dispatcher.utter_message(response="utter_something_went_wrong")
+            return {"order_id": None, "dispute_blocked": "error"}
+        if eligibility.eligible:
+            dispatcher.utter_message(
+                response="utter_order_eligible",
+                order_id=order_id,
+                window_ends=format_date(eligibility.window_ends_at),
+            )
+            return {"order_id": order_id}
+        code = eligibility.reason_code or "not_eligible"
+        if code == "dispute_already_open":
+            dispatcher.utter_message(
+                response="utter_dispute_already_open",
+                order_id=order_id,
+                dispute_id=eligibility.active_dispute_id or "",
+            )
+        elif code == "protection_expired":
+            dispatcher.utter_message(
+                response="utter_protection_expired",
+                order_id=order_id,
+                window_ends=format_date(eligibility.window_ends_at),
+            )
+        elif code == "no_tracking_yet":
+            dispatcher.utter_message(response="utter_no_tracking_yet", order_id=order_id)
+        else:
+            dispatcher.utter_message(response="utter_not_eligible", reason=eligibility.reason)
+        return {"order_id": order_id, "dispute_blocked": code}
+
+    def validate_dispute_reason(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        reason = slot_value if slot_value in REASON_LABELS else reason_from_text(str(slot_value))
+        if reason is None:  # DIET found words it has no synonym for: read the whole message
+            reason = reason_from_text(tracker.latest_message.get("text") or "")
+        if reason is None:
+            dispatcher.utter_message(response="utter_reason_not_understood")
+            return {"dispute_reason": None}
+        if reason == "not_received":
+            blocked = self._not_received_first(dispatcher, tracker)
+            if blocked:
+                return {"dispute_reason": reason, "dispute_blocked": blocked}
+        return {"dispute_reason": reason}
+
+    def _not_received_first(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> str | None:
+        """R8: tracking and customs come before a not-received dispute."""
+        order_id = tracker.get_slot("order_id")
+        if not order_id:
+            return None
+        try:
+            order = self.backend.order(self._buyer(tracker), order_id)
+        except BackendError:
+            return None  # the backend decides at submission
+        if order.shipping_status == "in_customs":
+            dispatcher.utter_message(response="utter_package_in_customs", order_id=order.id)
+            return "in_customs"
+        if order.shipping_status == "in_transit":
+            dispatcher.utter_message(
+                response="utter_not_received_in_transit_dispute",
+                deadline=format_date(order.shipping_deadline),
+            )
+        return None
+
+    def validate_requested_outcome(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        outcome = slot_value if slot_value in OUTCOME_WORDS else outcome_from_text(str(slot_value))
+        if outcome is None:
+            outcome = outcome_from_text(tracker.latest_message.get("text") or "")
+        if outcome is None:
+            dispatcher.utter_message(response="utter_outcome_not_understood")
+            return {"requested_outcome": None}
+        result: dict[str, Any] = {"requested_outcome": outcome}
+        if outcome == "full_refund":
+            result["refund_amount"] = None
+        return result
+
+    def validate_refund_amount(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        amount = parse_amount(slot_value)
+        if amount is None or amount <= 0:
+            dispatcher.utter_message(response="utter_amount_not_understood")
+            return {"refund_amount": None}
+        order_id = tracker.get_slot("order_id")
+        try:
+            order = self.backend.order(self._buyer(tracker), order_id) if order_id else None
+        except BackendError:
+            order = None
+        if order is not None and amount > order.amount:
+            dispatcher.utter_message(
+                response="utter_amount_too_high",
+                order_amount=format_money(order.amount, order.currency),
+            )
+            return {"refund_amount": None}
+        if order is not None and amount == order.amount:
+            return {"refund_amount": None, "requested_outcome": "full_refund"}
+        return {"refund_amount": str(amount)}
+
+    def validate_with_return(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        return {"with_return": bool(slot_value)}
+
+    def validate_dispute_description(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        text = str(slot_value or "").strip()
+        if len(text) < 10:
+            dispatcher.utter_message(response="utter_description_too_short")
+            return {"dispute_description": None}
+        return {"dispute_description": text[:2000]}
+
+
+class ActionAskDisputeConfirmed(BackendAction):
+    """Summarises the dispute before it is opened."""
+
+    def name(self) -> str:
+        return "action_ask_dispute_confirmed"
+
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+    ) -> list[EventType]:
+        order = self.backend.order(buyer, tracker.get_slot("order_id"))
+        outcome = tracker.get_slot("requested_outcome")
+        amount = parse_amount(tracker.get_slot("refund_amount")) or order.amount
+        with_return = tracker.get_slot("with_return")
+        dispatcher.utter_message(
+            response="utter_ask_dispute_confirmed",
+            order_id=order.id,
+            title=order.title,
+            reason=REASON_LABELS.get(tracker.get_slot("dispute_reason") or "", "other"),
+            outcome="a full refund" if outcome == "full_refund" else "a partial refund",
+            amount=format_money(amount, order.currency),
+            returning="you will return the item" if with_return else "you keep the item",
+        )
+        return []
+
+
+class ActionOpenDispute(BackendAction):
+    """Submits the dispute form: opens the dispute, or explains why not."""
+
+    def name(self) -> str:
+        return "action_open_dispute"
+
+    def on_unavailable(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        # Keep every answer so a retry does not ask again; only re-confirm.
+        dispatcher.utter_message(response="utter_backend_unavailable_kept")
+        return [SlotSet("dispute_confirmed", None), SlotSet("dispute_blocked", None),
+                SlotSet("handoff_reason", "backend_unavailable")]  # fmt: skip
+
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+    ) -> list[EventType]:
+        blocked = tracker.get_slot("dispute_blocked")
+        if blocked == "backend_unavailable":
+            return [SlotSet("dispute_blocked", None)]
+        if blocked:
+            return reset_dispute_slots()
+        if not tracker.get_slot("dispute_confirmed"):
+            dispatcher.utter_message(response="utter_dispute_not_opened")
+            return reset_dispute_slots()
+        outcome = tracker.get_slot("requested_outcome") or "full_refund"
+        request = NewDispute(
+            order_id=tracker.get_slot("order_id"),
+            reason=tracker.get_slot("dispute_reason"),
+            requested_outcome=outcome,
+            refund_amount=(
+                parse_amount(tracker.get_slot("refund_amount"))
+                if outcome == "partial_refund"
+                else None
+            ),  # fmt: skip
+            with_return=bool(tracker.get_slot("with_return")),
+            description=tracker.get_slot("dispute_description") or "",
+        )
+        key = idempotency_key(tracker, "open", request.order_id)
+        try:
+            dispute = self.backend.open_dispute(buyer, request, idempotency_key=key)
+        except (Conflict, Refused, NotFound) as error:
+            logger.info("open dispute refused: %s", error)
+            dispatcher.utter_message(response="utter_dispute_refused", reason=error.detail)
+            return reset_dispute_slots()
+        dispatcher.utter_message(
+            response="utter_dispute_opened",
+            dispute_id=dispute.id,
+            order_id=dispute.order_id,
+            negotiation_ends=format_date(dispute.deadlines.get("negotiation_ends_at")),
+        )
+        return [*reset_dispute_slots(), SlotSet("last_dispute_id", dispute.id)]
+
+
+def reset_dispute_slots() -> list[EventType]:
+    return [SlotSet(slot, None) for slot in DISPUTE_FORM_SLOTS]

@@ -1,0 +1,109 @@
+"""Refund problems (R7), not being understood, and the way to a person."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import BackendAction
+from actions.manage_dispute import describe
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_INTENT = "nlu_fallback"
+SUGGESTIONS = [
+    {"title": "Open a dispute", "payload": "/open_dispute"},
+    {"title": "Check my disputes", "payload": "/check_dispute_status"},
+    {"title": "Package not received", "payload": "/report_not_received"},
+    {"title": "Refund problem", "payload": "/refund_problem"},
+]
+
+
+class ActionRefundProblem(BackendAction):
+    """R7: an ended dispute whose refund is missing or wrong goes to a person at once."""
+
+    def name(self) -> str:
+        return "action_refund_problem"
+
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+    ) -> list[EventType]:
+        ended = [d for d in self.backend.disputes(buyer) if not d.in_progress]
+        refunded = [d for d in ended if d.resolution.get("refund_amount") not in (None, "0.00")]
+        if refunded:
+            lines = "\n".join(f"• {describe(d)}" for d in refunded[:4])
+            dispatcher.utter_message(response="utter_refund_problem_found", details=lines)
+        else:
+            dispatcher.utter_message(response="utter_refund_problem_none_found")
+        dispatcher.utter_message(response="utter_refund_problem_evidence")
+        return [SlotSet("handoff_reason", "refund_problem")]
+
+
+class ActionRequestHandoff(Action):
+    """Hands the conversation to a human operator, with the reason recorded.
+
+    The reason comes from the `handoff_reason` slot (set by whatever decided
+    the bot cannot help) or, when the buyer asked, `user_request`.
+    """
+
+    def name(self) -> str:
+        return "action_request_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        reason = tracker.get_slot("handoff_reason") or "user_request"
+        logger.info("handoff requested in %s: %s", tracker.sender_id, reason)
+        dispatcher.utter_message(response="utter_handoff_contact_options")
+        return [SlotSet("handoff_reason", None)]
+
+
+def consecutive_fallbacks(tracker: Tracker) -> int:
+    """How many of the latest user messages in a row were not understood."""
+    count = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
+        if intent != FALLBACK_INTENT:
+            break
+        count += 1
+    return count
+
+
+class ActionHandleFallback(Action):
+    """First miss: ask to rephrase, with suggestions. Second in a row: offer a person."""
+
+    def name(self) -> str:
+        return "action_handle_fallback"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if consecutive_fallbacks(tracker) >= 2:
+            dispatcher.utter_message(response="utter_offer_human")
+            return [SlotSet("handoff_reason", "not_understood")]
+        dispatcher.utter_message(response="utter_ask_rephrase", buttons=SUGGESTIONS)
+        return []
+
+
+class ActionStopForm(Action):
+    """The buyer said "stop" in the middle of a form: forget its answers."""
+
+    def name(self) -> str:
+        return "action_stop_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        form_slots = (
+            "order_id", "dispute_reason", "requested_outcome", "refund_amount", "with_return",
+            "dispute_description", "dispute_confirmed", "change_confirmed", "cancel_confirmed",
+            "dispute_blocked", "delivery_topic",
+        )  # fmt: skip
+        dispatcher.utter_message(response="utter_form_stopped")
+        return [SlotSet(slot, None) for slot in form_slots]

@@ -1,0 +1,93 @@
+"""Not received / customs (R8), refund problems (R7), fallback and handoff."""
+
+from __future__ import annotations
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.delivery import ActionCheckDelivery
+from actions.support import ActionHandleFallback, ActionRefundProblem, ActionRequestHandoff
+from tests.actions.conftest import make_tracker, responses, user_event
+from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
+
+ORDER = "8123456789012345"
+
+
+@pytest.mark.parametrize(
+    ("changes", "response"),
+    [
+        ({"shipping_status": "in_customs"}, "utter_package_in_customs"),
+        ({"shipping_status": "in_transit", "receipt_confirmed_at": None}, "utter_in_transit"),
+        ({"shipping_status": "delivered"}, "utter_delivered_but_missing"),
+        (
+            {"shipping_status": "awaiting_shipment", "tracking_number": None},
+            "utter_not_shipped_yet",
+        ),
+    ],
+)
+async def test_delivery_answer_follows_the_shipping_state(
+    changes: dict[str, object], response: str, dispatcher: CollectingDispatcher
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend.add_order("alice", make_order(**changes))  # type: ignore[arg-type]
+    await ActionCheckDelivery(backend).run(dispatcher, make_tracker({"order_id": ORDER}), {})
+    assert responses(dispatcher) == [response]
+
+
+async def test_in_transit_offers_a_not_received_dispute_button(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend.add_order("alice", make_order(shipping_status="in_transit"))
+    await ActionCheckDelivery(backend).run(dispatcher, make_tracker({"order_id": ORDER}), {})
+    payload = dispatcher.messages[0]["buttons"][0]["payload"]
+    assert '"dispute_reason":"not_received"' in payload and ORDER in payload
+
+
+async def test_refund_problem_asks_for_evidence_and_marks_the_handoff(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    events = await ActionRefundProblem(backend).run(dispatcher, make_tracker(), {})
+    assert responses(dispatcher) == [
+        "utter_refund_problem_none_found",
+        "utter_refund_problem_evidence",
+    ]
+    assert SlotSet("handoff_reason", "refund_problem") in events
+
+
+async def test_refund_problem_with_the_backend_down_still_answers(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    backend.down = True
+    events = await ActionRefundProblem(backend).run(dispatcher, make_tracker(), {})
+    assert responses(dispatcher) == ["utter_backend_unavailable"]
+    assert SlotSet("handoff_reason", "backend_unavailable") in events
+
+
+def fallback_event() -> dict[str, object]:
+    event = user_event("blorp")
+    event["parse_data"] = {"intent": {"name": "nlu_fallback"}, "entities": []}
+    return event
+
+
+async def test_first_miss_asks_to_rephrase_second_offers_a_person(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    once = make_tracker(intent="nlu_fallback", events=[user_event("hi", intent="greet")])
+    await ActionHandleFallback().run(dispatcher, once, {})
+    assert responses(dispatcher) == ["utter_ask_rephrase"]
+
+    twice = make_tracker(intent="nlu_fallback", events=[fallback_event()])
+    again = CollectingDispatcher()
+    events = await ActionHandleFallback().run(again, twice, {})
+    assert responses(again) == ["utter_offer_human"]
+    assert SlotSet("handoff_reason", "not_understood") in events
+
+
+async def test_handoff_records_its_reason(dispatcher: CollectingDispatcher) -> None:
+    events = await ActionRequestHandoff().run(
+        dispatcher, make_tracker({"handoff_reason": "refund_problem"}), {}
+    )
+    assert responses(dispatcher) == ["utter_handoff_contact_options"]
+    assert SlotSet("handoff_reason", None) in events

@@ -1,0 +1,96 @@
+"""Status, change (R4), cancel (R6) and evidence (R5) against the in-memory backend."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend_client import NewDispute
+from actions.manage_dispute import (
+    ActionCancelDispute,
+    ActionCheckDisputeStatus,
+    ActionExplainEvidence,
+    ActionModifyDispute,
+    ValidateDisputeChangeForm,
+)
+from tests.actions.conftest import TOKEN, make_tracker, responses
+from tests.actions.fake_backend import InMemoryDisputeBackend
+
+ORDER = "8123456789012345"
+
+
+def open_one(backend: InMemoryDisputeBackend) -> str:
+    request = NewDispute(ORDER, "damaged", "full_refund", None, False, "Broken on arrival.")
+    return backend.open_dispute(TOKEN, request, idempotency_key="k1").id
+
+
+async def test_status_of_all_disputes_says_in_progress(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    dispute_id = open_one(backend)
+    await ActionCheckDisputeStatus(backend).run(dispatcher, make_tracker(), {})
+    assert responses(dispatcher) == ["utter_dispute_list"]
+    details = dispatcher.messages[0]["details"]
+    assert dispute_id in details and "Dispute in progress" in details
+
+
+async def test_status_without_disputes(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    await ActionCheckDisputeStatus(backend).run(dispatcher, make_tracker(), {})
+    assert responses(dispatcher) == ["utter_no_disputes"]
+
+
+async def test_a_dispute_to_change_must_be_in_progress(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    form = ValidateDisputeChangeForm(backend)
+    tracker = make_tracker(active_loop="dispute_change_form")
+    assert form.validate_order_id(ORDER, dispatcher, tracker, {}) == {"order_id": None}
+    assert responses(dispatcher) == ["utter_no_dispute_on_order"]
+    open_one(backend)
+    assert form.validate_order_id(ORDER, CollectingDispatcher(), tracker, {}) == {"order_id": ORDER}
+
+
+async def test_changing_the_proposal_sends_the_new_amount_with_the_version(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    open_one(backend)
+    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "10.00",
+             "with_return": False, "change_confirmed": True}  # fmt: skip
+    events = await ActionModifyDispute(backend).run(dispatcher, make_tracker(slots), {})
+    assert responses(dispatcher) == ["utter_dispute_modified"]
+    dispute = backend.disputes_by_buyer["alice"][0]
+    assert dispute.refund_amount == Decimal("10.00") and dispute.version == 2
+    assert SlotSet("change_confirmed", None) in events
+
+
+async def test_cancel_explains_and_cancels_only_when_confirmed(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    open_one(backend)
+    declined = make_tracker({"order_id": ORDER, "cancel_confirmed": False})
+    await ActionCancelDispute(backend).run(dispatcher, declined, {})
+    assert responses(dispatcher) == ["utter_dispute_not_cancelled"]
+    assert backend.disputes_by_buyer["alice"][0].in_progress
+
+    confirmed = make_tracker({"order_id": ORDER, "cancel_confirmed": True})
+    done = CollectingDispatcher()
+    await ActionCancelDispute(backend).run(done, confirmed, {})
+    assert responses(done) == ["utter_dispute_cancelled"]
+    assert done.messages[0]["window_ends"] == "6 Dec 2026"
+    assert not backend.disputes_by_buyer["alice"][0].in_progress
+
+
+async def test_evidence_names_the_disputes_in_progress(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    await ActionExplainEvidence(backend).run(dispatcher, make_tracker(), {})
+    assert responses(dispatcher) == ["utter_evidence_no_dispute"]
+    dispute_id = open_one(backend)
+    again = CollectingDispatcher()
+    await ActionExplainEvidence(backend).run(again, make_tracker(), {})
+    assert responses(again) == ["utter_evidence_how"]
+    assert dispute_id in again.messages[0]["disputes"]

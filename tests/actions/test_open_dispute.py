@@ -1,0 +1,193 @@
+"""The dispute form's validation and submission, against the in-memory backend."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.open_dispute import ActionAskOrderId, ActionOpenDispute, ValidateDisputeForm
+from tests.actions.conftest import make_tracker, responses
+from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
+
+ORDER = "8123456789012345"
+FORM = {"active_loop": "dispute_form"}
+
+
+async def test_an_eligible_order_is_accepted_with_its_window(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    form = ValidateDisputeForm(backend)
+    result = form.validate_order_id(ORDER, dispatcher, make_tracker(**FORM), {})
+    assert result == {"order_id": ORDER}
+    assert responses(dispatcher) == ["utter_order_eligible"]
+    assert dispatcher.messages[0]["window_ends"] == "6 Dec 2026"
+
+
+async def test_someone_elses_order_is_not_found(dispatcher: CollectingDispatcher) -> None:
+    backend = InMemoryDisputeBackend({"token-alice": "alice", "token-bob": "bob"})
+    backend.add_order("bob", make_order(ORDER))
+    result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, make_tracker(), {})
+    assert result == {"order_id": None}
+    assert responses(dispatcher) == ["utter_order_not_found"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "response"),
+    [
+        ({"window": replace(make_order().window, is_open=False)}, "protection_expired",
+         "utter_protection_expired"),
+        ({"tracking_number": None}, "no_tracking_yet", "utter_no_tracking_yet"),
+    ],
+)  # fmt: skip
+async def test_an_ineligible_order_blocks_the_form_with_the_reason(
+    changes: dict[str, object], code: str, response: str, dispatcher: CollectingDispatcher
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend.add_order("alice", make_order(**changes))  # type: ignore[arg-type]
+    result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, make_tracker(), {})
+    assert result == {"order_id": ORDER, "dispute_blocked": code}
+    assert responses(dispatcher) == [response]
+
+
+async def test_an_account_under_review_goes_to_a_person(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    backend.under_review.add("alice")
+    result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, make_tracker(), {})
+    assert result["dispute_blocked"] == "account_under_review"
+    assert result["handoff_reason"] == "abuse_review"
+    assert responses(dispatcher) == ["utter_account_under_review"]
+
+
+async def test_backend_down_keeps_the_order_and_offers_a_person(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    backend.down = True
+    result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, make_tracker(), {})
+    assert result["order_id"] == ORDER
+    assert result["handoff_reason"] == "backend_unavailable"
+    assert responses(dispatcher) == ["utter_backend_unavailable"]
+
+
+async def test_not_received_while_in_customs_goes_to_the_carrier_first(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend.add_order("alice", make_order(shipping_status="in_customs"))
+    tracker = make_tracker({"order_id": ORDER})
+    result = ValidateDisputeForm(backend).validate_dispute_reason(
+        "not_received", dispatcher, tracker, {}
+    )
+    assert result == {"dispute_reason": "not_received", "dispute_blocked": "in_customs"}
+    assert responses(dispatcher) == ["utter_package_in_customs"]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"), [("12.5", {"refund_amount": "12.50"}), ("40", None), ("500", None)]
+)
+async def test_partial_amount_must_be_below_the_order_amount(
+    typed: str, expected: dict[str, str] | None, backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:  # fmt: skip
+    tracker = make_tracker({"order_id": ORDER})
+    result = ValidateDisputeForm(backend).validate_refund_amount(typed, dispatcher, tracker, {})
+    if typed == "40":  # the whole amount is a full refund
+        assert result == {"refund_amount": None, "requested_outcome": "full_refund"}
+    elif expected is None:
+        assert result == {"refund_amount": None}
+        assert responses(dispatcher) == ["utter_amount_too_high"]
+    else:
+        assert result == expected
+
+
+async def test_full_refund_skips_the_amount_and_not_received_skips_the_return(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker({"requested_outcome": "full_refund", "dispute_reason": "not_received"})
+    slots = await ValidateDisputeForm(backend).required_slots(
+        ["order_id", "dispute_reason", "requested_outcome", "refund_amount", "with_return",
+         "dispute_description", "dispute_confirmed"], dispatcher, tracker, {},
+    )  # fmt: skip
+    assert slots == [
+        "order_id", "dispute_reason", "requested_outcome", "dispute_description",
+        "dispute_confirmed",
+    ]  # fmt: skip
+
+
+def filled(**changes: object) -> dict[str, object]:
+    return {
+        "order_id": ORDER, "dispute_reason": "damaged", "requested_outcome": "partial_refund",
+        "refund_amount": "15.00", "with_return": False,
+        "dispute_description": "The left earbud does not charge.", "dispute_confirmed": True,
+        **changes,
+    }  # fmt: skip
+
+
+async def test_a_confirmed_dispute_is_opened_once_and_the_form_reset(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    action = ActionOpenDispute(backend)
+    tracker = make_tracker(filled())
+    events = await action.run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_dispute_opened"]
+    assert SlotSet("order_id", None) in events
+    assert SlotSet("last_dispute_id", "D-10001") in events
+    # The same turn retried (e.g. Rasa re-sends the action): no second dispute.
+    await action.run(CollectingDispatcher(), tracker, {})
+    assert len(backend.disputes_by_buyer["alice"]) == 1
+    assert backend.disputes_by_buyer["alice"][0].refund_amount == 15
+
+
+async def test_declining_the_summary_opens_nothing(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    await ActionOpenDispute(backend).run(
+        dispatcher, make_tracker(filled(dispute_confirmed=False)), {}
+    )
+    assert responses(dispatcher) == ["utter_dispute_not_opened"]
+    assert "alice" not in backend.disputes_by_buyer
+
+
+async def test_backend_down_at_submission_keeps_the_answers(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    backend.down = True
+    events = await ActionOpenDispute(backend).run(dispatcher, make_tracker(filled()), {})
+    assert responses(dispatcher) == ["utter_backend_unavailable_kept"]
+    assert SlotSet("order_id", None) not in events
+    assert SlotSet("dispute_confirmed", None) in events
+
+
+async def test_no_chat_token_asks_to_sign_in(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    events = await ActionOpenDispute(backend).run(
+        dispatcher, make_tracker(filled(), token=None), {}
+    )
+    assert responses(dispatcher) == ["utter_sign_in_needed"]
+    assert events == []
+    assert backend.calls == []
+
+
+async def test_an_edited_token_is_refused_by_the_backend(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    await ActionOpenDispute(backend).run(dispatcher, make_tracker(filled(), token="forged"), {})
+    assert responses(dispatcher) == ["utter_sign_in_needed"]
+    assert "alice" not in backend.disputes_by_buyer
+
+
+async def test_the_order_question_offers_the_buyers_orders_as_buttons(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    backend.add_order("alice", make_order("8000000000000001", title="Desk lamp"))
+    await ActionAskOrderId(backend).run(dispatcher, make_tracker(**FORM), {})
+    assert responses(dispatcher) == ["utter_ask_order_id"]
+    payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
+    assert payloads == [
+        f'/inform{{"order_id":"{ORDER}"}}',
+        '/inform{"order_id":"8000000000000001"}',
+    ]

@@ -1,0 +1,183 @@
+"""Whole conversations through the REST channel, checking the backend afterwards.
+
+They run against the real Rasa server (the trained model), action server and
+backend with its demo data; the buyers are those of `make seed`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.e2e.conftest import Conversation, RunningStack
+
+EARBUDS = "8100000000000011"  # alice, delivered, protection open
+PHONE_CASE = "8100000000000012"  # alice, in transit
+DESK_LAMP = "8100000000000013"  # alice, no tracking yet
+
+
+def talk(stack: RunningStack, buyer: str | None) -> Conversation:
+    return Conversation(stack, buyer, f"e2e-{uuid.uuid4().hex[:10]}")
+
+
+def test_open_modify_check_and_cancel_a_dispute(stack: RunningStack) -> None:
+    chat = talk(stack, "alice")
+    assert "dispute" in chat.say("hi").lower()
+
+    answer = chat.say("I want to open a dispute")
+    assert "Which order" in answer
+    assert f'/inform{{"order_id":"{EARBUDS}"}}' in chat.buttons()
+    assert "covered by buyer protection" in chat.say(f"order {EARBUDS}")
+    assert "full refund or a partial refund" in chat.say("it arrived broken")
+    assert "How much" in chat.say("partial refund please")
+    assert "send the item back" in chat.say("15 dollars")
+    assert "describe the problem" in chat.say("no").lower()
+    summary = chat.say("The left earbud does not charge at all, the case light stays off.")
+    assert "15.00 USD" in summary and "Shall I open it" in summary
+    opened = chat.say("yes")
+    assert "is open for order" in opened
+
+    disputes = stack.buyer_get(chat.token or "", f"/disputes?order_id={EARBUDS}")
+    assert len(disputes) == 1
+    dispute = disputes[0]
+    assert dispute["status_label"] == "Dispute in progress"
+    assert dispute["reason"] == "damaged"
+    assert dispute["proposals"]["buyer"]["refund_amount"] == "15.00"
+    assert dispute["id"] in opened
+
+    # R4: change the proposal to a full refund with return.
+    chat.say("I want to change my dispute")
+    chat.say(EARBUDS)
+    chat.say("full refund")
+    assert "Change your proposal" in chat.say("yes")
+    assert "now a refund of 49.90 USD" in chat.say("yes")
+    dispute = stack.buyer_get(chat.token or "", f"/disputes/{dispute['id']}")
+    assert dispute["proposals"]["buyer"]["refund_amount"] == "49.90"
+    assert dispute["proposals"]["buyer"]["with_return"] is True
+
+    # R7: status.
+    status = chat.say(f"what's the status of my dispute on {EARBUDS}")
+    assert "Dispute in progress" in status and dispute["id"] in status
+
+    # R6: cancel, with the consequence explained first.
+    chat.say("cancel my dispute")
+    explained = chat.say(EARBUDS)
+    assert "payment stays with us until the protection period ends" in explained
+    assert "is cancelled" in chat.say("yes")
+    dispute = stack.buyer_get(chat.token or "", f"/disputes/{dispute['id']}")
+    assert dispute["status_label"] == "Dispute ended"
+    order = stack.buyer_get(chat.token or "", f"/orders/{EARBUDS}")
+    assert order["payment_status"] == "held"  # not released at once (R6)
+
+
+def test_an_order_without_tracking_is_not_eligible_and_nothing_is_opened(
+    stack: RunningStack,
+) -> None:
+    chat = talk(stack, "alice")
+    chat.say("open a dispute")
+    assert "doesn't have a tracking number yet" in chat.say(DESK_LAMP)
+    assert stack.buyer_get(chat.token or "", f"/disputes?order_id={DESK_LAMP}") == []
+
+
+def test_expired_protection_offers_every_option(stack: RunningStack) -> None:
+    chat = talk(stack, "bruno")
+    chat.say("I need to open a dispute")
+    answer = chat.say("8200000000000022")
+    assert "protection period" in answer and "ended" in answer
+    options = chat.say("/expired_period_help")
+    assert "+34 93 437 58 79" in options and "seller" in options
+    assert "/request_human" in chat.buttons()
+
+
+def test_a_package_in_customs_goes_to_the_carrier(stack: RunningStack) -> None:
+    chat = talk(stack, "bruno")
+    chat.say("my package is stuck in customs")
+    assert "held in customs" in chat.say("8200000000000021")
+    assert "carrier" in chat.replies[0]["text"]
+
+
+def test_status_of_all_disputes_shows_progress_and_mediation(stack: RunningStack) -> None:
+    chat = talk(stack, "carla")
+    answer = chat.say("how are my disputes going?")
+    assert "Dispute in progress" in answer
+    assert "mediation" in answer
+
+
+def test_a_refund_problem_asks_for_evidence_and_offers_a_person(stack: RunningStack) -> None:
+    chat = talk(stack, "diego")
+    answer = chat.say("the dispute ended but i never got my refund")
+    assert "Dispute ended" in answer and "evidence" in answer
+    assert "/request_human" in chat.buttons()
+
+
+def test_an_account_under_review_is_told_politely(stack: RunningStack) -> None:
+    chat = talk(stack, "erin")
+    chat.say("open a dispute please")
+    order = next(b for b in chat.buttons() if "order_id" in b)
+    answer = chat.say(order)
+    assert "being reviewed by our team" in answer
+    assert "closed" in answer  # "nothing is closed"
+
+
+def test_without_a_chat_token_no_order_data_is_shown(stack: RunningStack) -> None:
+    chat = talk(stack, None)
+    answer = chat.say("check my disputes")
+    assert "sign in" in answer.lower()
+    assert "8100" not in answer
+
+
+def test_a_forged_chat_token_is_refused(stack: RunningStack) -> None:
+    chat = talk(stack, "alice")
+    chat.token = (chat.token or "") + "x"
+    assert "sign in" in chat.say("show my disputes").lower()
+
+
+def test_not_understood_twice_offers_a_person(stack: RunningStack) -> None:
+    chat = talk(stack, "alice")
+    first = chat.say("blorf snargle wibble")
+    assert "rephrase" in first.lower()
+    second = chat.say("zzzq qqq vvvx")
+    assert "talk to a person" in second.lower()
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("how long do i have to open a dispute?", "15 days"),
+        ("is there a limit on disputes? will i get banned", "no limit"),
+        ("what does dispute ended mean", "closed"),
+        ("how do disputes work", "5 days"),
+    ],
+)
+def test_faq_answers(stack: RunningStack, question: str, expected: str) -> None:
+    assert expected in talk(stack, "alice").say(question)
+
+
+def test_a_question_inside_the_form_is_answered_and_the_form_resumes(
+    stack: RunningStack,
+) -> None:
+    chat = talk(stack, "alice")
+    chat.say("i want a refund for a broken item")
+    answer = chat.say("wait, how long do I have to open a dispute?")
+    assert "15 days" in answer
+    assert "Which order" in answer  # the form asks its question again
+
+
+def test_stop_leaves_the_form_cleanly(stack: RunningStack) -> None:
+    chat = talk(stack, "alice")
+    chat.say("open a dispute")
+    assert "stopped" in chat.say("forget it")
+    assert "Hi!" in chat.say("hello")
+
+
+def test_backend_down_gets_an_apology_and_a_person(stack: RunningStack) -> None:
+    chat = talk(stack, "alice")
+    stack.stack.stop_service("backend")
+    try:
+        answer = chat.say("show me my disputes")
+        assert "can't reach our dispute system" in answer
+        assert "/request_human" in chat.buttons()
+    finally:
+        stack.stack.start_service("backend")
+    assert "Dispute" in chat.say("show me my disputes")
