@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -45,6 +46,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Route bodies run in worker threads that share one GIL: a few threads keep the
+        # CPU busy; forty just take turns and stretch every request's latency.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         scheduler = None
         if run_scheduler:
             scheduler = Scheduler(factory, clk, rs, settings.scheduler_interval_seconds)

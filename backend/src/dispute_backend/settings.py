@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     max_evidence_bytes: int = 10 * 1024 * 1024
     max_evidence_files: int = 20
 
+    worker_threads: int = 8
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = 30.0
 
