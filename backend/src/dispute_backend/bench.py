@@ -216,6 +216,9 @@ async def _measure(kind: str, base: str, orders: list[str], per_level: int) -> l
     unused = iter(orders)
     dispute_ids: list[str] = []
 
+    def health(i: int) -> Call:
+        return "GET", "/health", None, {}
+
     def eligibility(i: int) -> Call:
         return "GET", f"/api/v1/orders/{orders[i % len(orders)]}/eligibility", None, {}
 
@@ -233,7 +236,9 @@ async def _measure(kind: str, base: str, orders: list[str], per_level: int) -> l
         return "GET", f"/api/v1/disputes/{dispute_ids[i % len(dispute_ids)]}", None, {}
 
     results: list[Result] = []
-    for name, make in (("eligibility", eligibility), ("open", open_), ("get", get)):
+    # "health" (one SELECT 1) is the floor: what the server and client cost with no work.
+    operations = (("health", health), ("eligibility", eligibility), ("open", open_), ("get", get))
+    for name, make in operations:
         if name == "get":
             async with httpx.AsyncClient(base_url=base, headers=headers) as client:
                 listed = await client.get("/api/v1/disputes")

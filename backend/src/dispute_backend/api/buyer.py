@@ -6,21 +6,31 @@ Every route acts for exactly the buyer named in the X-Buyer-Token; anything else
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from .. import errors
 from ..auth import BuyerDep, SessionDep, settings_of
-from ..models import Party
+from ..models import Dispute, Event, Party
 from ..services import abuse
 from ..services import disputes as dispute_svc
 from ..services import evidence as evidence_svc
 from ..services import orders as order_svc
 from . import schemas as s
 from . import views
-from .common import IdempotencyKey, IfMatch, expected_version, idempotent, now, rule_settings
+from .common import (
+    IdempotencyKey,
+    IfMatch,
+    expected_version,
+    idempotent,
+    now,
+    require_key,
+    rule_settings,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["buyer"])
 
@@ -143,10 +153,6 @@ def get_dispute(
 @router.get("/disputes/{dispute_id}/events", response_model=list[s.EventOut])
 def dispute_events(dispute_id: str, ctx: BuyerDep, session: SessionDep) -> list[s.EventOut]:
     buyer = ctx.load(session)
-    from sqlalchemy import select
-
-    from ..models import Event
-
     d = dispute_svc.get_for_buyer(session, buyer_id=buyer.id, public_id=dispute_id)
     rows = session.scalars(select(Event).where(Event.dispute_id == d.id).order_by(Event.id))
     return [views.event_out(e) for e in rows]
@@ -237,7 +243,7 @@ def upload_evidence(
     request: Request,
     session: SessionDep,
     *,
-    dispute_loader: object,
+    dispute_loader: Callable[[], Dispute],
     party: Party,
     author_id: str,
     principal: str,
@@ -246,8 +252,6 @@ def upload_evidence(
     idempotency_key: str | None,
 ) -> JSONResponse:
     """Shared by buyers and sellers (R5: either party can upload)."""
-    from .common import require_key
-
     key = require_key(idempotency_key)
     settings = settings_of(request)
     length = request.headers.get("content-length")
@@ -256,7 +260,6 @@ def upload_evidence(
             f"Each file must be at most {settings.max_evidence_bytes // (1024 * 1024)} MB.",
             max_bytes=settings.max_evidence_bytes,
         )
-    assert callable(dispute_loader)
     dispute = dispute_loader()  # 404 before reading the upload
     staged = evidence_svc.stage_upload(
         file.file,

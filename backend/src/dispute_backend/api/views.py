@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from .. import rules
 from ..models import (
     AbuseReview,
+    Buyer,
     Dispute,
     DisputeState,
     Event,
@@ -108,8 +109,6 @@ def buyer_next_actions(
         actions.append("send_message")
         return actions
     if d.outcome is Outcome.cancelled:
-        from ..models import Buyer  # local: only this branch needs the buyer row
-
         buyer = session.get(Buyer, d.buyer_id)
         if buyer is not None:
             verdict = order_svc.eligibility(session, buyer=buyer, order=d.order, now=now, rs=rs)

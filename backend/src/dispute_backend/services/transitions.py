@@ -4,6 +4,7 @@ twice, late, or after downtime applies each exactly once (and dates it at its du
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,14 +71,13 @@ def apply_due(session: Session, *, now: datetime, rs: rules.RuleSettings) -> App
     return applied
 
 
-def _one(session: Session, pk: int, step: object) -> bool:
+def _one(session: Session, pk: int, step: Callable[[Dispute], bool]) -> bool:
     try:
         with session.begin_nested():
             dispute = session.get(Dispute, pk, populate_existing=True)
             if dispute is None:
                 return False
-            assert callable(step)
-            done = bool(step(dispute))
+            done = step(dispute)
             session.flush()
             return done
     except StaleDataError:
