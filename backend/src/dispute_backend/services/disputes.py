@@ -246,7 +246,7 @@ def open_dispute(
     now: datetime,
     rs: rules.RuleSettings,
 ) -> Dispute:
-    order = orders.get_order(session, buyer_id=buyer.id, order_id=order_id)
+    order = orders.get_order(session, buyer_id=buyer.id, order_id=order_id, for_update=True)
     verdict = orders.eligibility(session, buyer=buyer, order=order, now=now, rs=rs)
     if verdict.problem is not None:
         extra: dict[str, object] = {"reason_code": verdict.problem.value}

@@ -30,8 +30,11 @@ def list_orders(session: Session, *, buyer_id: str) -> Sequence[Order]:
     return session.scalars(stmt).all()
 
 
-def get_order(session: Session, *, buyer_id: str, order_id: str) -> Order:
-    order = session.get(Order, order_id)
+def get_order(session: Session, *, buyer_id: str, order_id: str, for_update: bool = False) -> Order:
+    """for_update locks the row (PostgreSQL) so opening a dispute and releasing the payment
+    of the same order cannot interleave; SQLite already runs one writer at a time."""
+    lock = {"of": Order} if for_update else None  # not the joined seller row
+    order = session.get(Order, order_id, with_for_update=lock)
     if order is None or order.buyer_id != buyer_id:
         raise OrderNotFound(f"No order {order_id} in your account.")
     return order

@@ -107,7 +107,8 @@ def _refund(session: Session, dispute: Dispute, now: datetime, rs: rules.RuleSet
 
 
 def _release(session: Session, order_id: str, now: datetime, rs: rules.RuleSettings) -> bool:
-    order = session.get(Order, order_id, populate_existing=True)
+    # Lock the order, then look: a dispute opened meanwhile is seen, never overtaken.
+    order = session.get(Order, order_id, populate_existing=True, with_for_update={"of": Order})
     if order is None:
         return False
     window = orders.window_for(order, rs)
