@@ -423,3 +423,14 @@ def test_messages(client: TestClient, session: Session, alice: dict[str, str]) -
         f"/api/v1/disputes/{d['id']}/messages", json={"body": ""}, headers=alice | f.key("m")
     )
     assert r.status_code == 422
+
+
+def test_oversized_json_body_is_refused_unread(
+    client: TestClient, session: Session, alice: dict[str, str]
+) -> None:
+    order = f.order(session)
+    session.commit()
+    body = open_body(order.id, description="x" * 70_000)
+    r = client.post("/api/v1/disputes", json=body, headers=alice | f.key("o"))
+    assert (r.status_code, r.json()["type"]) == (413, P + "payload-too-large")
+    assert count(session, Dispute) == 0

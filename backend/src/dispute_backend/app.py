@@ -17,6 +17,7 @@ from .api.schemas import Health
 from .auth import SessionDep
 from .clock import Clock, SystemClock
 from .db import make_engine, make_session_factory
+from .limits import BodySizeLimit
 from .scheduler import Scheduler
 from .settings import Settings, get_settings
 
@@ -68,6 +69,8 @@ def create_app(
     app.state.clock = clk
     app.state.rules = rs
     problems.install(app)
+    # multipart: one evidence file plus its form fields
+    app.add_middleware(BodySizeLimit, multipart_limit=settings.max_evidence_bytes + 64 * 1024)
 
     @app.get("/health", response_model=Health, tags=["health"])
     def health(session: SessionDep) -> JSONResponse:

@@ -254,12 +254,6 @@ def upload_evidence(
     """Shared by buyers and sellers (R5: either party can upload)."""
     key = require_key(idempotency_key)
     settings = settings_of(request)
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_evidence_bytes + 64 * 1024:
-        raise errors.EvidenceTooLarge(
-            f"Each file must be at most {settings.max_evidence_bytes // (1024 * 1024)} MB.",
-            max_bytes=settings.max_evidence_bytes,
-        )
     dispute = dispute_loader()  # 404 before reading the upload
     staged = evidence_svc.stage_upload(
         file.file,
