@@ -13,7 +13,6 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from .. import errors
 from ..auth import BuyerDep, SessionDep, settings_of
 from ..models import Dispute, Event, Party
 from ..services import abuse
