@@ -131,17 +131,16 @@ def idempotent(
             )
         )
         session.commit()
-    except StaleDataError as exc:
-        session.rollback()
-        raise errors.VersionConflict(
-            "Someone else changed the dispute at the same moment; read it again."
-        ) from exc
-    except (IntegrityError, errors.DomainError):
+    except (StaleDataError, IntegrityError, errors.DomainError) as exc:
         # A concurrent twin with the same key may have won: answer as it did.
         session.rollback()
         found = _lookup(session, principal, key)
         if found is not None:
             return _replay(found, print_)
+        if isinstance(exc, StaleDataError):
+            raise errors.VersionConflict(
+                "Someone else changed the dispute at the same moment; read it again."
+            ) from exc
         raise
     return JSONResponse(body, status_code=status_code)
 
