@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import errors, rules
-from ..auth import now_of, settings_of
+from ..auth import now_of
 from ..models import IdempotencyRecord
 
 IdempotencyKey = Annotated[
@@ -143,7 +143,3 @@ def idempotent(
             ) from exc
         raise
     return JSONResponse(body, status_code=status_code)
-
-
-def settings(request: Request) -> Any:
-    return settings_of(request)
