@@ -31,7 +31,7 @@ from .common import (
     rule_settings,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["buyer"])
+router = APIRouter(prefix="/api/v1", tags=["buyer"], responses=s.PROBLEM_RESPONSES)
 
 
 @router.get("/me", response_model=s.Me)

@@ -15,7 +15,7 @@ from . import schemas as s
 from . import views
 from .common import IdempotencyKey, IfMatch, expected_version, idempotent, now, rule_settings
 
-router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
+router = APIRouter(prefix="/api/v1/operator", tags=["operator"], responses=s.PROBLEM_RESPONSES)
 
 
 def _out(request: Request, session: SessionDep, d: Dispute) -> s.DisputeOut:

@@ -256,3 +256,22 @@ class Problem(BaseModel):
     status: int
     detail: str
     instance: str | None = None
+
+
+def _problem(description: str) -> dict[str, object]:
+    return {
+        "description": description + " (RFC 9457 problem; see `type`)",
+        "model": Problem,
+        "content": {"application/problem+json": {}},
+    }
+
+
+# Documented on every API route in /openapi.json; the slugs are listed in backend/README.md.
+PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
+    400: _problem("Malformed JSON or missing Idempotency-Key"),
+    401: _problem("Missing or wrong credentials, or an invalid chat token"),
+    404: _problem("Not found (also another buyer's order or dispute)"),
+    409: _problem("Not allowed in the current state"),
+    412: _problem("Stale If-Match version"),
+    422: _problem("Invalid input or a rule refuses it"),
+}

@@ -16,7 +16,7 @@ from . import views
 from .buyer import upload_evidence
 from .common import IdempotencyKey, IfMatch, expected_version, idempotent, now, rule_settings
 
-router = APIRouter(prefix="/api/v1/seller", tags=["seller"])
+router = APIRouter(prefix="/api/v1/seller", tags=["seller"], responses=s.PROBLEM_RESPONSES)
 
 SELLER_ACTIONS: list[s.NextAction] = ["send_message", "upload_evidence"]
 

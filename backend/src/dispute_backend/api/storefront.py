@@ -12,7 +12,10 @@ from . import schemas as s
 from .common import now
 
 router = APIRouter(
-    prefix="/api/v1/storefront", tags=["storefront"], dependencies=[Depends(require_storefront)]
+    prefix="/api/v1/storefront",
+    tags=["storefront"],
+    dependencies=[Depends(require_storefront)],
+    responses=s.PROBLEM_RESPONSES,
 )
 
 
