@@ -434,3 +434,25 @@ def test_oversized_json_body_is_refused_unread(
     r = client.post("/api/v1/disputes", json=body, headers=alice | f.key("o"))
     assert (r.status_code, r.json()["type"]) == (413, P + "payload-too-large")
     assert count(session, Dispute) == 0
+
+
+def test_retried_modify_and_cancel_replay_their_first_answer(
+    client: TestClient, session: Session, alice: dict[str, str]
+) -> None:
+    order = f.order(session)
+    session.commit()
+    d = open_ok(client, alice, order.id)
+    base = f"/api/v1/disputes/{d['id']}"
+    modify = alice | {"Idempotency-Key": "mod-1", "If-Match": '"1"'}
+    body = {"refund_amount": "12.00", "with_return": False}
+    first = client.post(f"{base}/proposal", json=body, headers=modify)
+    again = client.post(f"{base}/proposal", json=body, headers=modify)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json() and first.json()["version"] == 2
+    cancel = alice | {"Idempotency-Key": "cancel-1", "If-Match": '"2"'}
+    first = client.post(f"{base}/cancel", headers=cancel)
+    again = client.post(f"{base}/cancel", headers=cancel)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["version"] == 3 and again.headers["Idempotent-Replayed"] == "true"
+    events = client.get(f"{base}/events", headers=alice).json()
+    assert [e["kind"] for e in events] == ["dispute.opened", "proposal.modified", "dispute.ended"]
