@@ -90,3 +90,13 @@ def test_development_defaults_work_standalone(monkeypatch: pytest.MonkeyPatch) -
     assert s.assistant_service_token and s.chat_token_secret
     assert s.database_url.endswith("var/backend.db")
     assert (s.protection_days, s.negotiation_days, s.abuse_min_purchases) == (15, 5, 10)
+
+
+def test_health_is_503_problem_when_the_database_does_not_answer(settings: Settings) -> None:
+    from dispute_backend.app import create_app
+
+    broken = settings.model_copy(update={"database_url": "sqlite:////nonexistent/dir/x.db"})
+    with TestClient(create_app(broken, start_scheduler=False)) as client:
+        r = client.get("/health")
+    assert r.status_code == 503
+    assert r.json()["type"] == "https://disputes.example/problems/service-unavailable"
