@@ -38,7 +38,11 @@ $(WEBCHAT): backend/src/storefront/package.json backend/src/storefront/package-l
 	@command -v npm >/dev/null || { echo "error: npm (Node.js) is needed for the chat widget: apt-get install nodejs npm"; exit 1; }
 	npm ci --prefix backend/src/storefront --ignore-scripts --no-audit --no-fund --loglevel=error
 	mkdir -p $(@D)
-	cp backend/src/storefront/node_modules/rasa-webchat/lib/index.js $@
+	# The bundle @imports a web font from a CDN; drop it so the page works offline.
+	sed 's#@import url(https://fonts.googleapis.com/[^)]*);##g' \
+		backend/src/storefront/node_modules/rasa-webchat/lib/index.js > $@.tmp
+	! grep -q 'fonts.googleapis' $@.tmp
+	mv $@.tmp $@
 
 setup: $(RASA_VENV) $(BACKEND_VENV) $(WEBCHAT) ## install environments, widget and secrets (idempotent)
 	@$(STACK) ensure-env

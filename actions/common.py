@@ -53,6 +53,13 @@ REASON_WORDS = {
 }  # fmt: skip
 
 
+def latest_intent(tracker: Tracker) -> str | None:
+    """The intent of the latest message as classified (nlu_fallback included)."""
+    intent = (tracker.latest_message or {}).get("intent") or {}
+    name = intent.get("name")
+    return name if isinstance(name, str) else None
+
+
 def buyer_credential(tracker: Tracker) -> str | None:
     """The signed chat token of the conversation's most recent message carrying one."""
     for event in reversed(tracker.events):

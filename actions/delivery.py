@@ -7,7 +7,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import NotFound
-from actions.common import BackendAction, format_date, normalise_order_id
+from actions.common import BackendAction, format_date, latest_intent, normalise_order_id
 
 
 class ActionCheckDelivery(BackendAction):
@@ -28,7 +28,7 @@ class ActionCheckDelivery(BackendAction):
         except NotFound:
             dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
             return [SlotSet("order_id", None), *done]
-        asked_about_customs = (tracker.get_intent_of_latest_message() == "package_in_customs") or (
+        asked_about_customs = (latest_intent(tracker) == "package_in_customs") or (
             tracker.get_slot("delivery_topic") == "customs"
         )
         entities = f'{{"order_id":"{order.id}","dispute_reason":"not_received"}}'

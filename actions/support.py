@@ -9,12 +9,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import BackendAction
+from actions.common import BackendAction, latest_intent
 from actions.manage_dispute import describe
 
 logger = logging.getLogger(__name__)
 
-FALLBACK_INTENT = "nlu_fallback"
 SUGGESTIONS = [
     {"title": "Open a dispute", "payload": "/open_dispute"},
     {"title": "Check my disputes", "payload": "/check_dispute_status"},
@@ -62,32 +61,49 @@ class ActionRequestHandoff(Action):
         return [SlotSet("handoff_reason", None)]
 
 
-def consecutive_fallbacks(tracker: Tracker) -> int:
-    """How many of the latest user messages in a row were not understood."""
-    count = 0
+def consecutive_misses(tracker: Tracker) -> int:
+    """How many user messages in a row, the latest included, the bot could not handle.
+
+    A message is a miss when this action answered it; the bot's actions
+    between two user messages answer the earlier one.
+    """
+    count, started, previous_missed = 1, False, False
     for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name")
-        if intent != FALLBACK_INTENT:
-            break
-        count += 1
+        kind = event.get("event")
+        if kind == "user":
+            if not started:
+                started = True
+            elif previous_missed:
+                count, previous_missed = count + 1, False
+            else:
+                break
+        elif started and kind == "action" and event.get("name") == ActionHandleFallback.NAME:
+            previous_missed = True
     return count
 
 
 class ActionHandleFallback(Action):
-    """First miss: ask to rephrase, with suggestions. Second in a row: offer a person."""
+    """A message the bot cannot handle: not understood, or out of scope.
+
+    The first time, it says what it can do (out of scope) or asks to rephrase,
+    with suggestions; the second time in a row it offers a person.
+    """
+
+    NAME = "action_handle_fallback"
 
     def name(self) -> str:
-        return "action_handle_fallback"
+        return self.NAME
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        if consecutive_fallbacks(tracker) >= 2:
+        if consecutive_misses(tracker) >= 2:
             dispatcher.utter_message(response="utter_offer_human")
             return [SlotSet("handoff_reason", "not_understood")]
-        dispatcher.utter_message(response="utter_ask_rephrase", buttons=SUGGESTIONS)
+        if latest_intent(tracker) == "out_of_scope":
+            dispatcher.utter_message(response="utter_out_of_scope")
+        else:
+            dispatcher.utter_message(response="utter_ask_rephrase", buttons=SUGGESTIONS)
         return []
 
 

@@ -52,3 +52,16 @@ def test_rest_channel_greets_with_buttons(stack: RunningStack) -> None:
     replies = stack.say("e2e-greet", "hello")
     assert replies, "the bot said nothing"
     assert any(reply.get("buttons") for reply in replies)
+
+
+def test_web_page_refuses_a_sign_in_without_its_csrf_token(stack: RunningStack) -> None:
+    session = requests.Session()
+    page = session.get(f"{stack.web_url}/", timeout=5)
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+    forged = session.post(
+        f"{stack.web_url}/signin", data={"buyer_id": "alice", "csrf": "guess"}, timeout=5
+    )
+    assert forged.status_code == 403
+    still_out = session.get(f"{stack.web_url}/", timeout=5)
+    assert "My Orders" not in still_out.text

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import RunningStack
 
-BOT = ".rw-message .rw-response"
-USER = ".rw-message .rw-client"
+BOT = ".rw-response .rw-message-text"  # not the typing indicator, which has no text
+USER = ".rw-client .rw-message-text"
 
 
 def sign_in(page: Page, stack: RunningStack, buyer_index: int = 0) -> None:
@@ -33,6 +34,13 @@ def send(page: Page, text: str) -> None:
 def test_buyer_chats_reloads_and_clicks_a_button(stack: RunningStack, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
+    outside: list[str] = []
+    page.on(
+        "request",
+        lambda request: outside.append(request.url)
+        if urlsplit(request.url).hostname not in ("localhost", "127.0.0.1", None)
+        else None,
+    )
     try:
         sign_in(page, stack)
         expect(page.locator("table.orders tbody tr").first).to_be_visible()
@@ -60,6 +68,8 @@ def test_buyer_chats_reloads_and_clicks_a_button(stack: RunningStack, browser: A
         expect(button.first).to_be_visible()
         button.first.click()
         expect(page.locator(BOT)).to_have_count(bot_before + 1, timeout=30_000)
+        # Everything the page needed came from this machine (no CDN, no fonts).
+        assert outside == []
     finally:
         context.close()
 

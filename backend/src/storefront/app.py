@@ -81,6 +81,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         https_only=settings.secure_cookies,
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    # Only this page and the Rasa server may be reached from the page: no CDN,
+    # no third-party script. The widget injects its styles inline.
+    rasa = settings.rasa_url.rstrip("/")
+    rasa_ws = rasa.replace("http://", "ws://").replace("https://", "wss://")
+    policy = (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data:; font-src 'self' data:; connect-src 'self' {rasa} {rasa_ws}; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["Content-Security-Policy"] = policy
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        return Response(status_code=204)
+
     templates = Jinja2Templates(directory=HERE / "templates")
 
     @app.get("/health")
