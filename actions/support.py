@@ -42,25 +42,6 @@ class ActionRefundProblem(BackendAction):
         return [SlotSet("handoff_reason", "refund_problem")]
 
 
-class ActionRequestHandoff(Action):
-    """Hands the conversation to a human operator, with the reason recorded.
-
-    The reason comes from the `handoff_reason` slot (set by whatever decided
-    the bot cannot help) or, when the buyer asked, `user_request`.
-    """
-
-    def name(self) -> str:
-        return "action_request_handoff"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        reason = tracker.get_slot("handoff_reason") or "user_request"
-        logger.info("handoff requested in %s: %s", tracker.sender_id, reason)
-        dispatcher.utter_message(response="utter_handoff_contact_options")
-        return [SlotSet("handoff_reason", None)]
-
-
 def consecutive_misses(tracker: Tracker) -> int:
     """How many user messages in a row, the latest included, the bot could not handle.
 

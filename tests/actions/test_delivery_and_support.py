@@ -7,7 +7,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.delivery import ActionCheckDelivery
-from actions.support import ActionHandleFallback, ActionRefundProblem, ActionRequestHandoff
+from actions.handoff import ActionRequestHandoff
+from actions.support import ActionHandleFallback, ActionRefundProblem
 from tests.actions.conftest import make_tracker, responses, user_event
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
@@ -65,24 +66,28 @@ async def test_refund_problem_with_the_backend_down_still_answers(
     assert SlotSet("handoff_reason", "backend_unavailable") in events
 
 
-def fallback_event() -> dict[str, object]:
-    event = user_event("blorp")
-    event["parse_data"] = {"intent": {"name": "nlu_fallback"}, "entities": []}
-    return event
+def answered_by(action: str) -> list[dict[str, object]]:
+    return [user_event("blorp", intent="nlu_fallback"), {"event": "action", "name": action},
+            {"event": "action", "name": "action_listen"}]  # fmt: skip
 
 
 async def test_first_miss_asks_to_rephrase_second_offers_a_person(
     dispatcher: CollectingDispatcher,
 ) -> None:
-    once = make_tracker(intent="nlu_fallback", events=[user_event("hi", intent="greet")])
+    once = make_tracker(intent="nlu_fallback", events=answered_by("utter_greet"))
     await ActionHandleFallback().run(dispatcher, once, {})
     assert responses(dispatcher) == ["utter_ask_rephrase"]
 
-    twice = make_tracker(intent="nlu_fallback", events=[fallback_event()])
+    twice = make_tracker(intent="nlu_fallback", events=answered_by("action_handle_fallback"))
     again = CollectingDispatcher()
     events = await ActionHandleFallback().run(again, twice, {})
     assert responses(again) == ["utter_offer_human"]
     assert SlotSet("handoff_reason", "not_understood") in events
+
+
+async def test_out_of_scope_says_what_the_bot_does(dispatcher: CollectingDispatcher) -> None:
+    await ActionHandleFallback().run(dispatcher, make_tracker(intent="out_of_scope"), {})
+    assert responses(dispatcher) == ["utter_out_of_scope"]
 
 
 async def test_handoff_records_its_reason(dispatcher: CollectingDispatcher) -> None:
