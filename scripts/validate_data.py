@@ -18,10 +18,11 @@ UNUSED = re.compile(r"The utterance '(utter_\w+)' is not used in any story or ru
 
 
 def responses_sent_by_actions() -> set[str]:
-    pattern = re.compile(r"response=\"(utter_\w+)\"")
-    return {
-        m for path in (ROOT / "actions").rglob("*.py") for m in pattern.findall(path.read_text())
-    }
+    """Responses named in the actions, or in the operator console (which sends
+    the handoff's notices through Rasa's HTTP API)."""
+    pattern = re.compile(r"[\"'](utter_\w+)[\"']")
+    sources = [*(ROOT / "actions").rglob("*.py"), *(ROOT / "backend/src/console").rglob("*.py")]
+    return {m for path in sources for m in pattern.findall(path.read_text())}
 
 
 def responses_used_by_forms() -> set[str]:
