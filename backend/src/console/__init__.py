@@ -1,0 +1,1 @@
+"""The operator console: the handoff queue, conversations, disputes and abuse reviews."""
