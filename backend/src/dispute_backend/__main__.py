@@ -20,13 +20,16 @@ def _seed(reset: bool) -> None:
     from .app import rule_settings
     from .clock import SystemClock
     from .db import begin_write, make_engine, make_session_factory
-    from .seed import has_data, seed, wipe
+    from .seed import ensure_operator_passwords, has_data, seed, wipe
 
     settings = get_settings()
     factory = make_session_factory(make_engine(settings.database_url))
     with factory() as session:
         begin_write(session)
         if has_data(session) and not reset:
+            if ensure_operator_passwords(session):
+                session.commit()
+                print("demo operators: console passwords set")
             print("demo data already present (use seed --reset to start over)")
             return
         if reset:

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import problems, rules
-from .api import buyer, operator, seller, storefront
+from .api import buyer, handoff, operator, seller, storefront
 from .api.schemas import Health
 from .auth import SessionDep
 from .clock import Clock, SystemClock
@@ -82,6 +82,8 @@ def create_app(
             )
         return JSONResponse({"status": "ok"})
 
-    for router in (storefront.router, buyer.router, seller.router, operator.router):
+    routers = (storefront.router, buyer.router, seller.router, operator.router,
+               handoff.assistant_router, handoff.console_router)  # fmt: skip
+    for router in routers:
         app.include_router(router)
     return app

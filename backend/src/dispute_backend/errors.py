@@ -50,3 +50,7 @@ EvidenceTypeNotAllowed = _err("evidence-type-not-allowed", 415, "File type not a
 EvidenceTooLarge = _err("evidence-too-large", 413, "File too large")
 EvidenceLimitReached = _err("evidence-limit-reached", 409, "Too many files on this dispute")
 ValidationFailed = _err("validation-error", 422, "Invalid request")
+InvalidCredentials = _err("invalid-credentials", 401, "Wrong operator id or password")
+TicketNotFound = _err("handoff-ticket-not-found", 404, "Handoff ticket not found")
+TicketAlreadyClaimed = _err("ticket-already-claimed", 409, "Another operator claimed it first")
+TicketNotYours = _err("ticket-not-assigned-to-you", 409, "The ticket is not assigned to you")

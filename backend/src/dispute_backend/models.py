@@ -144,6 +144,8 @@ class Operator(Base):
     email: Mapped[str] = mapped_column(String(200), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Presence for the handoff queue: online while the console's heartbeat is recent.
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Order(Base):
@@ -326,5 +328,60 @@ class IdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(200))
     fingerprint: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class TicketState(StrEnum):
+    waiting = "waiting"
+    assigned = "assigned"
+    closed = "closed"
+
+
+class TicketParty(StrEnum):
+    user = "user"
+    operator = "operator"
+    system = "system"
+
+
+class HandoffTicket(Base):
+    """A conversation handed to a human: waiting in the queue, assigned, then closed."""
+
+    __tablename__ = "handoff_tickets"
+    __table_args__ = (
+        # At most one open ticket per conversation, whatever the races.
+        Index(
+            "uq_handoff_tickets_one_open_per_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("state != 'closed'"),
+            postgresql_where=text("state != 'closed'"),
+        ),
+        Index("ix_handoff_tickets_state_created_at", "state", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(255))  # Rasa's sender id
+    channel: Mapped[str] = mapped_column(String(40))  # the input channel, e.g. socketio, rest
+    buyer_id: Mapped[str | None] = mapped_column(ForeignKey("buyers.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    state: Mapped[TicketState] = mapped_column(_enum(TicketState))
+    operator_id: Mapped[str | None] = mapped_column(ForeignKey("operators.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Bumped by every transition; the transitions are conditional UPDATEs on the state.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class HandoffMessage(Base):
+    """The stored transcript of the human part of a conversation."""
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("handoff_tickets.id"), index=True)
+    party: Mapped[TicketParty] = mapped_column(_enum(TicketParty))
+    author_id: Mapped[str | None] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -18,6 +18,8 @@ from .models import (
     DisputeReason,
     Event,
     Evidence,
+    HandoffMessage,
+    HandoffTicket,
     IdempotencyRecord,
     Message,
     Operator,
@@ -39,6 +41,11 @@ OPERATORS = {
     "op-marta": ("Marta Vidal", "marta.vidal@marketplace.example"),
     "op-jordi": ("Jordi Puig", "jordi.puig@marketplace.example"),
 }
+# Demo console passwords (docs/handoff.md lists them); stored only as Argon2id hashes.
+OPERATOR_PASSWORDS = {
+    "op-marta": "marta-demo-pass",
+    "op-jordi": "jordi-demo-pass",
+}
 BUYERS = {
     "alice": ("Alice Martin", "alice@example.com"),
     "bruno": ("Bruno Costa", "bruno@example.com"),
@@ -52,8 +59,25 @@ def has_data(session: Session) -> bool:
     return bool(session.scalar(select(func.count(Buyer.id))))
 
 
+def ensure_operator_passwords(session: Session) -> int:
+    """Give the demo operators their console password if they have none yet (a database
+    seeded before the console existed); returns how many were set."""
+    from .services.handoff import hash_password
+
+    count = 0
+    for oid, password in OPERATOR_PASSWORDS.items():
+        operator = session.get(Operator, oid)
+        if operator is not None and not operator.password_hash:
+            operator.password_hash = hash_password(password)
+            count += 1
+    session.flush()
+    return count
+
+
 def wipe(session: Session) -> None:
     for model in (
+        HandoffMessage,
+        HandoffTicket,
         IdempotencyRecord,
         Event,
         Message,
@@ -184,6 +208,7 @@ def seed(session: Session, *, now: datetime, rs: rules.RuleSettings) -> None:
     for bid, (name, email) in BUYERS.items():
         session.add(Buyer(id=bid, name=name, email=email, created_at=start))
     session.flush()
+    ensure_operator_passwords(session)
     for spec in ORDERS:
         session.add(_order(spec, now))
     _erin_orders(session, now)

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     max_evidence_bytes: int = 10 * 1024 * 1024
     max_evidence_files: int = 20
 
+    # Handoff queue: wait = position x minutes per conversation / max(1, operators online).
+    handoff_minutes_per_conversation: int = 6
+    handoff_presence_seconds: int = 60  # an operator is online this long after a heartbeat
+    handoff_offline_answer: str = "within 24 hours"  # told to buyers when no one is online
+
     worker_threads: int = 8
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = 30.0
