@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -187,6 +188,34 @@ class NewDispute:
     description: str
 
 
+@dataclass(frozen=True)
+class HandoffTicket:
+    """A conversation's place with the human operators."""
+
+    ticket_id: int
+    state: str  # waiting | assigned | closed
+    created: bool  # False: the conversation already had this ticket open
+    position: int | None
+    estimated_wait_minutes: int
+    operators_online: int
+    expected_when: str | None  # when no operator is online: when to expect an answer
+    operator_name: str | None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HandoffTicket:
+        position = data.get("position")
+        return cls(
+            ticket_id=int(data["ticket_id"]),
+            state=str(data.get("state", "")),
+            created=bool(data.get("created")),
+            position=int(position) if position is not None else None,
+            estimated_wait_minutes=int(data.get("estimated_wait_minutes") or 0),
+            operators_online=int(data.get("operators_online") or 0),
+            expected_when=data.get("expected_when"),
+            operator_name=data.get("operator_name"),
+        )
+
+
 # --- the interface -------------------------------------------------------------
 
 
@@ -230,6 +259,22 @@ class DisputeBackend(abc.ABC):
     def cancel_dispute(
         self, buyer: str, dispute_id: str, *, version: int, idempotency_key: str
     ) -> Dispute: ...
+
+    # --- human handoff (the buyer's chat token is optional: a person can help anyone) ---
+
+    @abc.abstractmethod
+    def request_handoff(
+        self,
+        conversation_id: str,
+        *,
+        channel: str,
+        reason: str,
+        buyer: str | None,
+        idempotency_key: str,
+    ) -> HandoffTicket: ...
+
+    @abc.abstractmethod
+    def active_handoff(self, conversation_id: str) -> HandoffTicket | None: ...
 
 
 # --- over HTTP ---------------------------------------------------------------------
@@ -376,6 +421,50 @@ class HttpDisputeBackend(DisputeBackend):
             headers={"Idempotency-Key": idempotency_key, "If-Match": f'"{version}"'},
         )  # fmt: skip
         return Dispute.from_json(data)
+
+    # --- human handoff ---
+
+    def _service_request(
+        self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> Any:
+        """A request as the assistant alone, for calls that need no buyer."""
+        try:
+            response = self.session.request(
+                method, f"{self.base_url}{path}", headers=headers or {}, timeout=self.timeout,
+                **kwargs,
+            )  # fmt: skip
+        except requests.RequestException as error:
+            logger.warning("backend %s %s failed: %s", method, path, error)
+            raise BackendUnavailable(str(error)) from error
+        if response.status_code >= 400:
+            raise self._error(method, path, response)
+        try:
+            return response.json()
+        except ValueError as error:
+            raise BackendUnavailable(f"{method} {path}: body is not JSON") from error
+
+    def request_handoff(
+        self,
+        conversation_id: str,
+        *,
+        channel: str,
+        reason: str,
+        buyer: str | None,
+        idempotency_key: str,
+    ) -> HandoffTicket:
+        headers = {"Idempotency-Key": idempotency_key}
+        if buyer:
+            headers["X-Buyer-Token"] = buyer
+        body = {"conversation_id": conversation_id, "channel": channel, "reason": reason}
+        data = self._service_request("POST", "/api/v1/handoff/tickets", json=body, headers=headers)
+        return HandoffTicket.from_json(data)
+
+    def active_handoff(self, conversation_id: str) -> HandoffTicket | None:
+        path = f"/api/v1/handoff/conversations/{quote(conversation_id, safe='')}/ticket"
+        try:
+            return HandoffTicket.from_json(self._service_request("GET", path))
+        except NotFound:
+            return None
 
 
 _default_backend: DisputeBackend | None = None

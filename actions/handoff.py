@@ -1,22 +1,79 @@
-"""Handing the conversation to a human operator."""
+"""Handing the conversation to a human operator, and keeping it handed off.
+
+While a ticket is open the conversation is paused: Rasa still logs what the
+buyer writes (the operator's console reads it from the tracker) but predicts
+nothing. The operator's console answers through Rasa's HTTP API and, to give
+the conversation back, appends a `resume` event.
+
+Two things would silently end a pause: a new session (Rasa's SessionStarted
+resets the tracker, so after `session_expiration_time` of silence the buyer
+would be back with the bot) and the `restart` intent (the only one Rasa
+handles while paused). `action_session_start` and `action_restart` are
+overridden here to ask the backend and pause again while a ticket is open.
+"""
 
 from __future__ import annotations
 
+import abc
 import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import (
+    ActionExecuted,
+    ConversationPaused,
+    EventType,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+)
 from rasa_sdk.executor import CollectingDispatcher
+
+from actions.backend_client import BackendError, DisputeBackend, HandoffTicket, default_backend
+from actions.common import buyer_credential, idempotency_key
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_REASON = "user_request"
+# Channels the console cannot answer on yet: Rasa's built-in Telegram connector fails
+# when the console delivers through `output_channel=latest`. Buyers there get the phone
+# number and the social accounts instead of a queue no one could answer from.
+CHANNELS_WITHOUT_OPERATOR_REPLIES = frozenset({"telegram"})
 
-class ActionRequestHandoff(Action):
-    """Hands the conversation to a human operator, with the reason recorded.
+
+class HandoffAware(Action, abc.ABC):
+    """An action that may ask the backend about the conversation's handoff."""
+
+    def __init__(self, backend: DisputeBackend | None = None) -> None:
+        self._backend = backend
+
+    @property
+    def backend(self) -> DisputeBackend:
+        if self._backend is None:
+            self._backend = default_backend()
+        return self._backend
+
+    @abc.abstractmethod
+    def name(self) -> str: ...
+
+    def open_ticket(self, tracker: Tracker) -> HandoffTicket | None:
+        """The conversation's open ticket; None when it has none or the backend is down (the
+        buyer is then better served by the bot than by a silent conversation)."""
+        try:
+            return self.backend.active_handoff(tracker.sender_id)
+        except BackendError as error:
+            logger.warning("%s: cannot check the handoff of %s: %s",
+                           self.name(), tracker.sender_id, error)  # fmt: skip
+            return None
+
+
+class ActionRequestHandoff(HandoffAware):
+    """Opens (or finds) the conversation's ticket, tells the buyer where they stand, pauses.
 
     The reason comes from the `handoff_reason` slot (set by whatever decided
-    the bot cannot help) or, when the buyer asked, `user_request`.
+    the bot cannot help) or, when the buyer asked, `user_request`. If the
+    backend cannot be reached the buyer gets an apology and the bot keeps
+    helping: no pause, since no one would answer.
     """
 
     def name(self) -> str:
@@ -25,7 +82,92 @@ class ActionRequestHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        reason = tracker.get_slot("handoff_reason") or "user_request"
-        logger.info("handoff requested in %s: %s", tracker.sender_id, reason)
-        dispatcher.utter_message(response="utter_handoff_contact_options")
-        return [SlotSet("handoff_reason", None)]
+        reason = tracker.get_slot("handoff_reason") or DEFAULT_REASON
+        channel = tracker.get_latest_input_channel() or "unknown"
+        if channel in CHANNELS_WITHOUT_OPERATOR_REPLIES:
+            dispatcher.utter_message(response="utter_handoff_contact_options")
+            return [SlotSet("handoff_reason", None)]
+        try:
+            ticket = self.backend.request_handoff(
+                tracker.sender_id,
+                channel=channel,
+                reason=str(reason),
+                buyer=buyer_credential(tracker),
+                idempotency_key=idempotency_key(tracker, "handoff", reason),
+            )
+        except BackendError as error:
+            logger.warning("handoff for %s (%s) failed: %s", tracker.sender_id, reason, error)
+            dispatcher.utter_message(response="utter_handoff_failed")
+            return []
+        logger.info("handoff %s for %s: %s, %s, position %s", ticket.ticket_id,
+                    tracker.sender_id, reason, ticket.state, ticket.position)  # fmt: skip
+        announce(dispatcher, ticket)
+        return [SlotSet("handoff_reason", None), ConversationPaused()]
+
+
+def announce(dispatcher: CollectingDispatcher, ticket: HandoffTicket) -> None:
+    """Tell the buyer where they stand: queued, nobody online, or already waiting."""
+    if ticket.state == "assigned":
+        dispatcher.utter_message(response="utter_handoff_operator_joined",
+                                 operator=ticket.operator_name or "Someone")  # fmt: skip
+    elif not ticket.created:
+        dispatcher.utter_message(response="utter_handoff_already_waiting",
+                                 position=ticket.position or 1)  # fmt: skip
+    elif ticket.operators_online == 0:
+        # The backend always says when (a setting) if no one is online.
+        dispatcher.utter_message(response="utter_handoff_no_operators",
+                                 expected_when=ticket.expected_when)  # fmt: skip
+    else:
+        dispatcher.utter_message(response="utter_handoff_queued", position=ticket.position or 1,
+                                 wait_minutes=ticket.estimated_wait_minutes)  # fmt: skip
+
+
+class ActionSessionStart(HandoffAware):
+    """Rasa's session start (SessionStarted, the slots carried over as the domain's
+    session_config says, then action_listen), paused again while a handoff is open."""
+
+    def name(self) -> str:
+        return "action_session_start"
+
+    @staticmethod
+    def carried_slots(tracker: Tracker, domain: dict[str, Any]) -> list[EventType]:
+        config = domain.get("session_config") or {}
+        if not config.get("carry_over_slots_to_new_session", True):
+            return []
+        # As Rasa does: replay the previous session's SlotSet events, in order.
+        return [
+            SlotSet(event["name"], event.get("value"))
+            for event in tracker.applied_events()
+            if event.get("event") == "slot" and event.get("name")
+        ]
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        events: list[EventType] = [SessionStarted(), *self.carried_slots(tracker, domain)]
+        if self.open_ticket(tracker) is not None:
+            logger.info("new session for %s during a handoff: still paused", tracker.sender_id)
+            events.append(ConversationPaused())
+        events.append(ActionExecuted("action_listen"))
+        return events
+
+
+class ActionRestart(HandoffAware):
+    """Rasa's restart; a restart during a handoff keeps the conversation with the person."""
+
+    def name(self) -> str:
+        return "action_restart"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if "utter_restart" in (domain.get("responses") or {}):
+            dispatcher.utter_message(response="utter_restart")
+        ticket = self.open_ticket(tracker)
+        if ticket is None:
+            return [Restarted()]
+        logger.info("restart of %s during a handoff: still paused", tracker.sender_id)
+        if ticket.state == "waiting":
+            dispatcher.utter_message(response="utter_handoff_already_waiting",
+                                     position=ticket.position or 1)  # fmt: skip
+        return [Restarted(), ConversationPaused()]

@@ -17,6 +17,7 @@ from actions.backend_client import (
     Dispute,
     DisputeBackend,
     Eligibility,
+    HandoffTicket,
     NewDispute,
     NotFound,
     Order,
@@ -163,3 +164,53 @@ class InMemoryDisputeBackend(DisputeBackend):
             status_label="Dispute ended",
             resolution={"how": "cancellation", "outcome": "cancelled"},
         )
+
+    # --- human handoff ---
+
+    def _handoff_state(self) -> dict[str, HandoffTicket]:
+        if not hasattr(self, "handoffs"):
+            self.handoffs: dict[str, HandoffTicket] = {}  # conversation id -> open ticket
+            self.handoff_requests: list[dict[str, object]] = []
+            self.operators_online = 1
+        return self.handoffs
+
+    def request_handoff(
+        self,
+        conversation_id: str,
+        *,
+        channel: str,
+        reason: str,
+        buyer: str | None,
+        idempotency_key: str,
+    ) -> HandoffTicket:
+        handoffs = self._handoff_state()
+        self.calls.append(("request_handoff", conversation_id))
+        if self.down:
+            raise BackendUnavailable("backend down", status=503)
+        self.handoff_requests.append(
+            {"conversation_id": conversation_id, "channel": channel, "reason": reason,
+             "buyer": buyer, "idempotency_key": idempotency_key}
+        )  # fmt: skip
+        if conversation_id in handoffs:
+            return replace(handoffs[conversation_id], created=False)
+        position = sum(1 for t in handoffs.values() if t.state == "waiting") + 1
+        online = self.operators_online
+        ticket = HandoffTicket(
+            ticket_id=len(self.handoff_requests),
+            state="waiting",
+            created=True,
+            position=position,
+            estimated_wait_minutes=max(1, position * 6 // max(1, online)),
+            operators_online=online,
+            expected_when=None if online else "within 24 hours",
+            operator_name=None,
+        )
+        handoffs[conversation_id] = ticket
+        return ticket
+
+    def active_handoff(self, conversation_id: str) -> HandoffTicket | None:
+        handoffs = self._handoff_state()
+        self.calls.append(("active_handoff", conversation_id))
+        if self.down:
+            raise BackendUnavailable("backend down", status=503)
+        return handoffs.get(conversation_id)

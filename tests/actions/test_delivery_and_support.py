@@ -91,8 +91,10 @@ async def test_out_of_scope_says_what_the_bot_does(dispatcher: CollectingDispatc
 
 
 async def test_handoff_records_its_reason(dispatcher: CollectingDispatcher) -> None:
-    events = await ActionRequestHandoff().run(
+    backend = InMemoryDisputeBackend()
+    events = await ActionRequestHandoff(backend).run(
         dispatcher, make_tracker({"handoff_reason": "refund_problem"}), {}
     )
-    assert responses(dispatcher) == ["utter_handoff_contact_options"]
+    assert responses(dispatcher) == ["utter_handoff_queued"]  # tests/actions/test_handoff.py
+    assert backend.handoff_requests[0]["reason"] == "refund_problem"
     assert SlotSet("handoff_reason", None) in events

@@ -1,0 +1,165 @@
+"""The handoff actions: opening a ticket, pausing, and staying paused across a new session
+or a restart while the ticket is open."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import (
+    ActionExecuted,
+    ConversationPaused,
+    Restarted,
+    SessionStarted,
+    SlotSet,
+)
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import ActionRequestHandoff, ActionRestart, ActionSessionStart
+from tests.actions.conftest import TOKEN, make_tracker, responses
+from tests.actions.fake_backend import InMemoryDisputeBackend
+
+DOMAIN: dict[str, Any] = {
+    "session_config": {"session_expiration_time": 60, "carry_over_slots_to_new_session": True},
+    "responses": {},
+}
+
+
+def socketio_tracker(slots: dict[str, Any] | None = None) -> Tracker:
+    tracker = make_tracker(slots)
+    tracker.events[-1]["input_channel"] = "socketio"
+    return tracker
+
+
+def texts(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
+    return [m for m in dispatcher.messages if m.get("response")]
+
+
+async def test_request_opens_a_ticket_tells_the_position_and_pauses(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    tracker = socketio_tracker({"handoff_reason": "refund_problem"})
+    events = await ActionRequestHandoff(backend).run(dispatcher, tracker, DOMAIN)
+    assert events == [SlotSet("handoff_reason", None), ConversationPaused()]
+    assert responses(dispatcher) == ["utter_handoff_queued"]
+    assert dispatcher.messages[0]["position"] == 1
+    assert dispatcher.messages[0]["wait_minutes"] == 6
+    request = backend.handoff_requests[0]
+    assert request["reason"] == "refund_problem" and request["channel"] == "socketio"
+    assert request["buyer"] == TOKEN and request["conversation_id"] == tracker.sender_id
+
+
+async def test_reason_defaults_to_the_buyer_asking(dispatcher: CollectingDispatcher) -> None:
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(dispatcher, make_tracker(token=None), DOMAIN)
+    assert backend.handoff_requests[0]["reason"] == "user_request"
+    assert backend.handoff_requests[0]["buyer"] is None  # a person helps without a sign-in
+
+
+async def test_nobody_online_says_when_to_expect_an_answer(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend._handoff_state()
+    backend.operators_online = 0
+    events = await ActionRequestHandoff(backend).run(dispatcher, make_tracker(), DOMAIN)
+    assert responses(dispatcher) == ["utter_handoff_no_operators"]
+    assert dispatcher.messages[0]["expected_when"] == "within 24 hours"
+    assert ConversationPaused() in events  # the request is kept
+
+
+async def test_asking_again_while_waiting(dispatcher: CollectingDispatcher) -> None:
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    await ActionRequestHandoff(backend).run(dispatcher, make_tracker(), DOMAIN)
+    assert responses(dispatcher) == ["utter_handoff_already_waiting"]
+    assert dispatcher.messages[0]["position"] == 1
+
+
+async def test_a_channel_operators_cannot_answer_on_gets_the_contact_options(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    tracker = make_tracker()
+    tracker.events[-1]["input_channel"] = "telegram"
+    events = await ActionRequestHandoff(backend).run(dispatcher, tracker, DOMAIN)
+    assert responses(dispatcher) == ["utter_handoff_contact_options"]
+    assert ConversationPaused() not in events and backend.calls == []
+
+
+async def test_backend_down_apologises_and_does_not_pause(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend.down = True
+    events = await ActionRequestHandoff(backend).run(
+        dispatcher, make_tracker({"handoff_reason": "backend_unavailable"}), DOMAIN
+    )
+    assert responses(dispatcher) == ["utter_handoff_failed"]
+    assert events == []
+
+
+def with_history(slots: dict[str, Any]) -> Tracker:
+    history = [{"event": "slot", "name": k, "value": v} for k, v in slots.items()]
+    return make_tracker(slots, events=history)
+
+
+async def test_session_start_is_rasas_default_without_a_handoff(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    tracker = with_history({"order_id": "8123456789012345"})
+    events = await ActionSessionStart(InMemoryDisputeBackend()).run(dispatcher, tracker, DOMAIN)
+    assert events == [
+        SessionStarted(),
+        SlotSet("order_id", "8123456789012345"),
+        ActionExecuted("action_listen"),
+    ]
+    assert dispatcher.messages == []
+
+
+async def test_session_start_carries_no_slots_when_the_domain_says_so(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    domain = {"session_config": {"carry_over_slots_to_new_session": False}}
+    tracker = with_history({"order_id": "8123456789012345"})
+    events = await ActionSessionStart(InMemoryDisputeBackend()).run(dispatcher, tracker, domain)
+    assert events == [SessionStarted(), ActionExecuted("action_listen")]
+
+
+async def test_an_expired_session_keeps_the_handoff(dispatcher: CollectingDispatcher) -> None:
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    tracker = with_history({"order_id": "8123456789012345"})
+    events = await ActionSessionStart(backend).run(dispatcher, tracker, DOMAIN)
+    assert events == [
+        SessionStarted(),
+        SlotSet("order_id", "8123456789012345"),
+        ConversationPaused(),
+        ActionExecuted("action_listen"),
+    ]
+
+
+async def test_session_start_with_the_backend_down_falls_back_to_the_bot(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend.down = True
+    events = await ActionSessionStart(backend).run(dispatcher, make_tracker(), DOMAIN)
+    assert ConversationPaused() not in events and events[0] == SessionStarted()
+
+
+async def test_restart_without_a_handoff_restarts(dispatcher: CollectingDispatcher) -> None:
+    events = await ActionRestart(InMemoryDisputeBackend()).run(dispatcher, make_tracker(), DOMAIN)
+    assert events == [Restarted()]
+    assert dispatcher.messages == []
+
+
+async def test_restart_during_a_handoff_stays_with_the_person(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    events = await ActionRestart(backend).run(dispatcher, make_tracker(), DOMAIN)
+    assert events == [Restarted(), ConversationPaused()]
+    assert responses(dispatcher) == ["utter_handoff_already_waiting"]
