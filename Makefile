@@ -89,11 +89,15 @@ test-backend: setup ## backend tests on SQLite and PostgreSQL
 validate: setup ## rasa data validate (fails on any warning)
 	scripts/validate-data
 
+test-stories: setup model ## conversation test stories (tests/stories), no prediction error allowed
+	$(STACK) exec .venv/bin/rasa test core --stories tests/stories --model models/dispute-assistant.tar.gz \
+		--fail-on-prediction-errors --out var/results/stories
+
 test-e2e: setup model ## the whole stack over HTTP and in headless Chromium
 	scripts/ensure-chromium
 	backend/.venv/bin/pytest -q tests/e2e
 
-test: lint typecheck validate test-actions test-backend test-e2e ## everything CI runs
+test: lint typecheck validate test-actions test-backend test-stories test-e2e ## everything CI runs
 
 bench-backend: setup ## backend latency and throughput (SQLite and PostgreSQL)
 	backend/.venv/bin/python -m dispute_backend bench
@@ -101,4 +105,5 @@ bench-backend: setup ## backend latency and throughput (SQLite and PostgreSQL)
 clean: ## remove environments, models and run-time data (keeps .env)
 	rm -rf .venv backend/.venv $(TOOLS) models var backend/src/storefront/node_modules $(WEBCHAT)
 
-.PHONY: help setup run train model seed lint format typecheck test-actions test-backend validate test-e2e test bench-backend clean
+.PHONY: help setup run train model seed lint format typecheck test-actions test-backend validate \
+	test-stories test-e2e test bench-backend clean

@@ -280,6 +280,17 @@ class ValidateDisputeForm(FormValidationAction):
             order = self.backend.order(self._buyer(tracker), order_id) if order_id else None
         except BackendError:
             order = None
+        said_currency = next(
+            (e.get("value") for e in (tracker.latest_message or {}).get("entities", [])
+             if e.get("entity") == "currency"),
+            None,
+        )  # fmt: skip
+        if order is not None and said_currency and said_currency != order.currency:
+            dispatcher.utter_message(
+                response="utter_amount_wrong_currency", currency=order.currency,
+                order_amount=format_money(order.amount, order.currency),
+            )  # fmt: skip
+            return {"refund_amount": None}
         if order is not None and amount > order.amount:
             dispatcher.utter_message(
                 response="utter_amount_too_high",

@@ -103,6 +103,17 @@ async def test_partial_amount_must_be_below_the_order_amount(
         assert result == expected
 
 
+async def test_an_amount_in_another_currency_is_asked_again(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    currency = {"entity": "currency", "value": "EUR", "start": 0, "end": 2}
+    tracker = make_tracker({"order_id": ORDER}, text="12 eur", entities=[currency])
+    result = ValidateDisputeForm(backend).validate_refund_amount("12", dispatcher, tracker, {})
+    assert result == {"refund_amount": None}
+    assert responses(dispatcher) == ["utter_amount_wrong_currency"]
+    assert dispatcher.messages[0]["currency"] == "USD"
+
+
 async def test_full_refund_skips_the_amount_and_not_received_skips_the_return(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
