@@ -43,6 +43,7 @@ SECRET_NAMES = (
     "CONSOLE_SERVICE_TOKEN",  # operator console -> backend
     "CHAT_TOKEN_SECRET",  # signs the buyer's chat token
     "WEB_SESSION_SECRET",  # signs the web page's session cookie
+    "CONSOLE_SESSION_SECRET",  # signs the operator console's session cookie
 )
 
 DEFAULTS = {
@@ -52,9 +53,14 @@ DEFAULTS = {
     "ACTION_PORT": "5055",
     "RASA_PORT": "5005",
     "WEB_PORT": "8080",
+    "CONSOLE_PORT": "8090",
     "VAR_DIR": "var",
     "APP_ENV": "development",
 }
+
+
+# The seeded operators and their console passwords (demo data, like the demo buyers).
+DEMO_OPERATORS = (("op-marta", "marta-demo-pass"), ("op-jordi", "jordi-demo-pass"))
 
 
 class StackError(Exception):
@@ -105,6 +111,7 @@ def build_environment(overrides: Mapping[str, str] | None = None) -> dict[str, s
     env.setdefault("BACKEND_URL", f"http://{host}:{env['BACKEND_PORT']}")
     env.setdefault("ACTION_SERVER_URL", f"http://{host}:{env['ACTION_PORT']}/webhook")
     env.setdefault("RASA_URL", f"http://{host}:{env['RASA_PORT']}")
+    env.setdefault("CONSOLE_URL", f"http://{public}:{env['CONSOLE_PORT']}")
     env.setdefault("PUBLIC_RASA_URL", f"http://{public}:{env['RASA_PORT']}")
     env.setdefault(
         "WEB_ORIGINS",
@@ -298,6 +305,20 @@ SERVICES = (
         ],  # fmt: skip
         lambda e: f"http://{e['HOST']}:{e['WEB_PORT']}/health",
     ),
+    Service(
+        "console",
+        "CONSOLE_PORT",
+        lambda e: [
+            str(BACKEND_PY),
+            "-m",
+            "console",
+            "--host",
+            e["HOST"],
+            "--port",
+            e["CONSOLE_PORT"],
+        ],  # fmt: skip
+        lambda e: f"http://{e['HOST']}:{e['CONSOLE_PORT']}/health",
+    ),
 )
 
 
@@ -309,7 +330,7 @@ def tail(path: Path, lines: int = 25) -> str:
 
 
 class Stack:
-    """The four services, started in order and stopped together."""
+    """The five services, started in order and stopped together."""
 
     def __init__(self, env: Mapping[str, str], services: tuple[Service, ...] = SERVICES):
         self.env = dict(env)
@@ -435,12 +456,16 @@ def print_banner(env: Mapping[str, str]) -> None:
     print(f"  Rasa server           http://{host}:{env['RASA_PORT']}/")
     print(f"  Action server         http://{host}:{env['ACTION_PORT']}/health")
     print(f"  Dispute backend       http://{host}:{env['BACKEND_PORT']}/docs")
+    print(f"  Operator console      {env['CONSOLE_URL']}/")
     print(f"  Logs                  {Path(env['VAR_DIR']) / 'log'}/")
     buyers = demo_buyers(env)
     if buyers:
         print("\n  Demo buyers (pick one on the page):")
         for buyer in buyers:
             print(f"    {buyer.get('id')!s:<10} {buyer.get('name')!s:<18} {buyer.get('email')}")
+    print("\n  Demo operators (console sign-in; see docs/handoff.md):")
+    for operator_id, password in DEMO_OPERATORS:
+        print(f"    {operator_id:<10} password {password}")
     print("\nPress Ctrl-C to stop everything.\n", flush=True)
 
 
@@ -457,7 +482,7 @@ def run(env: dict[str, str]) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        print("starting: backend, action server, Rasa server, web page...", flush=True)
+        print("starting: backend, action server, Rasa server, web page, console...", flush=True)
         stack.start()
         print_banner(env)
         while True:

@@ -119,6 +119,7 @@ def stack_environment(var_dir: Path) -> dict[str, str]:
             "ACTION_PORT": str(free_port()),
             "RASA_PORT": str(free_port()),
             "WEB_PORT": str(free_port()),
+            "CONSOLE_PORT": str(free_port()),  # the console (5th service) must not take 8090
             "DATABASE_URL": f"sqlite:///{var_dir / 'backend.db'}",
             "RASA_TRACKER_DB": str(var_dir / "rasa" / "tracker.db"),
             "EVIDENCE_DIR": str(var_dir / "evidence"),

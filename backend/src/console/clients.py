@@ -1,0 +1,228 @@
+"""The console's two doors: the dispute backend (as the console, for one operator) and
+Rasa's HTTP API (the conversation's tracker, and delivering what the operator says)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+
+class Unavailable(Exception):
+    """The service did not answer, or answered with a server error."""
+
+
+class Refused(Exception):
+    """The backend refused (a problem+json 4xx); `detail` is safe to show an operator."""
+
+    def __init__(self, status: int, slug: str, detail: str) -> None:
+        super().__init__(f"{status} {slug}: {detail}")
+        self.status = status
+        self.slug = slug
+        self.detail = detail
+
+
+def _raise_for(response: httpx.Response) -> None:
+    if response.status_code < 400:
+        return
+    if response.status_code >= 500:
+        raise Unavailable(f"{response.request.url.path}: {response.status_code}")
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    slug = str(body.get("type", "")).rstrip("/").rsplit("/", 1)[-1]
+    raise Refused(response.status_code, slug, str(body.get("detail") or body.get("title") or ""))
+
+
+class ConsoleBackend:
+    """The dispute backend, authenticated with CONSOLE_SERVICE_TOKEN."""
+
+    def __init__(self, base_url: str, service_token: str, timeout: float = 5.0) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {service_token}"},
+            timeout=timeout,
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        operator_id: str | None = None,
+        *,
+        key: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        all_headers = dict(headers or {})
+        if operator_id:
+            all_headers["X-Operator-Id"] = operator_id
+        if method == "POST":
+            all_headers["Idempotency-Key"] = key or uuid.uuid4().hex
+        try:
+            response = await self._client.request(
+                method, f"/api/v1{path}", headers=all_headers, **kwargs
+            )
+        except httpx.HTTPError as error:
+            raise Unavailable(f"{method} {path}: {error}") from error
+        _raise_for(response)
+        return response.json()
+
+    async def verify_password(self, operator_id: str, password: str) -> dict[str, Any]:
+        body = {"operator_id": operator_id, "password": password}
+        result: dict[str, Any] = await self._call("POST", "/operator/verify-password", json=body)
+        return result
+
+    async def presence(self, operator_id: str, online: bool) -> None:
+        await self._call("POST", "/operator/presence", operator_id, json={"online": online})
+
+    async def operators(self, operator_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call("GET", "/operator/operators", operator_id)
+        return result
+
+    async def queue(self, operator_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call("GET", "/operator/handoff/tickets", operator_id)
+        return result
+
+    async def ticket(self, operator_id: str, ticket_id: int) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "GET", f"/operator/handoff/tickets/{ticket_id}", operator_id
+        )
+        return result
+
+    async def ticket_action(
+        self,
+        operator_id: str,
+        ticket_id: int,
+        action: str,
+        *,
+        key: str | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        path = f"/operator/handoff/tickets/{ticket_id}/{action}"
+        result: dict[str, Any] = await self._call(
+            "POST", path, operator_id, key=key, json=body or {}
+        )
+        return result
+
+    async def user_messages(
+        self, operator_id: str, ticket_id: int, messages: list[dict[str, str]]
+    ) -> None:
+        await self._call(
+            "POST", f"/operator/handoff/tickets/{ticket_id}/user-messages", operator_id,
+            json={"messages": messages},
+        )  # fmt: skip
+
+    async def mediated_disputes(self, operator_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call(
+            "GET", "/operator/disputes", operator_id, params={"state": "mediation"}
+        )
+        return result
+
+    async def decide_dispute(
+        self, operator_id: str, dispute_id: str, *, version: str, key: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/operator/disputes/{quote(dispute_id)}/decision", operator_id, key=key,
+            headers={"If-Match": f'"{version}"'}, json=body,
+        )  # fmt: skip
+        return result
+
+    async def abuse_reviews(self, operator_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._call(
+            "GET", "/operator/abuse-reviews", operator_id, params={"status": "open"}
+        )
+        return result
+
+    async def decide_review(
+        self, operator_id: str, review_id: int, *, key: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "POST", f"/operator/abuse-reviews/{review_id}/decision", operator_id, key=key,
+            json=body,
+        )  # fmt: skip
+        return result
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a conversation as the console shows it."""
+
+    party: str  # user | bot | system
+    text: str
+    timestamp: float
+
+
+class RasaApi:
+    """Rasa's HTTP API (`--enable-api`, `?token=RASA_API_TOKEN`)."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = 5.0) -> None:
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._token = token
+        self._responses: dict[str, str] = {}
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        params = {"token": self._token, **kwargs.pop("params", {})}
+        try:
+            response = await self._client.request(method, path, params=params, **kwargs)
+        except httpx.HTTPError as error:
+            raise Unavailable(f"rasa {method} {path}: {error}") from error
+        if response.status_code >= 400:
+            raise Unavailable(f"rasa {method} {path}: {response.status_code}")
+        return response.json()
+
+    async def events(self, conversation_id: str) -> list[dict[str, Any]]:
+        path = f"/conversations/{quote(conversation_id, safe='')}/tracker"
+        tracker = await self._call("GET", path, params={"include_events": "ALL"})
+        events: list[dict[str, Any]] = tracker.get("events") or []
+        return events
+
+    async def lines(self, conversation_id: str) -> list[Line]:
+        """The user's and the bot's messages (operators' replies are bot messages)."""
+        out = []
+        for event in await self.events(conversation_id):
+            kind, text = event.get("event"), event.get("text")
+            if kind in ("user", "bot") and text:
+                out.append(Line(str(kind), str(text), float(event.get("timestamp") or 0)))
+            elif kind == "pause":
+                out.append(Line("system", "handed to a person", float(event["timestamp"])))
+            elif kind == "resume":
+                out.append(Line("system", "back with the bot", float(event["timestamp"])))
+        return out
+
+    async def _append(self, conversation_id: str, event: dict[str, Any]) -> None:
+        path = f"/conversations/{quote(conversation_id, safe='')}/tracker/events"
+        # execute_side_effects sends bot events through the conversation's last channel.
+        params = {"execute_side_effects": "true", "output_channel": "latest"}
+        await self._call("POST", path, params=params, json=event)
+
+    async def say(self, conversation_id: str, text: str) -> None:
+        await self._append(conversation_id, {"event": "bot", "text": text})
+
+    async def resume(self, conversation_id: str) -> None:
+        await self._append(conversation_id, {"event": "resume"})
+
+    async def response_text(self, name: str, **values: str) -> str:
+        """A response's first text from the running model's domain, variables filled in:
+        all the text buyers read stays in domain.yml."""
+        if name not in self._responses:
+            domain = await self._call("GET", "/domain", headers={"Accept": "application/json"})
+            for key, variants in (domain.get("responses") or {}).items():
+                if variants and isinstance(variants[0], dict) and variants[0].get("text"):
+                    self._responses[key] = str(variants[0]["text"])
+        text = self._responses.get(name)
+        if text is None:
+            raise Unavailable(f"the model's domain has no response {name}")
+        for key, value in values.items():
+            text = text.replace("{" + key + "}", value)
+        return text
