@@ -35,6 +35,7 @@ from actions.common import buyer_credential, idempotency_key
 logger = logging.getLogger(__name__)
 
 DEFAULT_REASON = "user_request"
+LISTEN = ActionExecuted("action_listen")
 # Channels the console cannot answer on yet: Rasa's built-in Telegram connector fails
 # when the console delivers through `output_channel=latest`. Buyers there get the phone
 # number and the social accounts instead of a queue no one could answer from.
@@ -102,7 +103,9 @@ class ActionRequestHandoff(HandoffAware):
         logger.info("handoff %s for %s: %s, %s, position %s", ticket.ticket_id,
                     tracker.sender_id, reason, ticket.state, ticket.position)  # fmt: skip
         announce(dispatcher, ticket)
-        return [SlotSet("handoff_reason", None), ConversationPaused()]
+        # action_listen closes the turn, as Rasa would after the action: the buyer's messages
+        # logged during the pause then read as new turns when the bot takes over again.
+        return [SlotSet("handoff_reason", None), ConversationPaused(), LISTEN]
 
 
 def announce(dispatcher: CollectingDispatcher, ticket: HandoffTicket) -> None:
@@ -170,4 +173,4 @@ class ActionRestart(HandoffAware):
         if ticket.state == "waiting":
             dispatcher.utter_message(response="utter_handoff_already_waiting",
                                      position=ticket.position or 1)  # fmt: skip
-        return [Restarted(), ConversationPaused()]
+        return [Restarted(), ConversationPaused(), LISTEN]

@@ -41,7 +41,11 @@ async def test_request_opens_a_ticket_tells_the_position_and_pauses(
     backend = InMemoryDisputeBackend()
     tracker = socketio_tracker({"handoff_reason": "refund_problem"})
     events = await ActionRequestHandoff(backend).run(dispatcher, tracker, DOMAIN)
-    assert events == [SlotSet("handoff_reason", None), ConversationPaused()]
+    assert events == [
+        SlotSet("handoff_reason", None),
+        ConversationPaused(),
+        ActionExecuted("action_listen"),
+    ]
     assert responses(dispatcher) == ["utter_handoff_queued"]
     assert dispatcher.messages[0]["position"] == 1
     assert dispatcher.messages[0]["wait_minutes"] == 6
@@ -161,5 +165,5 @@ async def test_restart_during_a_handoff_stays_with_the_person(
     backend = InMemoryDisputeBackend()
     await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
     events = await ActionRestart(backend).run(dispatcher, make_tracker(), DOMAIN)
-    assert events == [Restarted(), ConversationPaused()]
+    assert events == [Restarted(), ConversationPaused(), ActionExecuted("action_listen")]
     assert responses(dispatcher) == ["utter_handoff_already_waiting"]

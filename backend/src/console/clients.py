@@ -210,7 +210,9 @@ class RasaApi:
         await self._append(conversation_id, {"event": "bot", "text": text})
 
     async def resume(self, conversation_id: str) -> None:
+        """Back to the bot; action_listen so the next message starts a clean turn."""
         await self._append(conversation_id, {"event": "resume"})
+        await self._append(conversation_id, {"event": "action", "name": "action_listen"})
 
     async def response_text(self, name: str, **values: str) -> str:
         """A response's first text from the running model's domain, variables filled in:
