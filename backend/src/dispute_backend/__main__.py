@@ -1,4 +1,4 @@
-"""python -m dispute_backend migrate | seed [--reset] | serve [--host H --port P] | bench"""
+"""python -m dispute_backend migrate | seed [--reset] | serve | bench | outbox [--to E]"""
 
 from __future__ import annotations
 
@@ -39,6 +39,18 @@ def _seed(reset: bool) -> None:
     print("demo data seeded: buyers alice, bruno, carla, diego, erin")
 
 
+def _outbox(to: str | None, last: int) -> None:
+    from .services.accounts import read_outbox
+
+    directory = get_settings().outbox_dir
+    messages = read_outbox(directory, to=to, last=last)
+    if not messages:
+        print(f"no messages in {directory}")
+    for mail in messages:
+        print(f"--- {mail.get('sent_at', '')}  to {mail.get('to', '')}: {mail.get('subject', '')}")
+        print(mail.get("body", ""))
+
+
 def _serve(host: str, port: int, access_log: bool) -> None:
     import uvicorn
 
@@ -60,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_p = sub.add_parser("bench", help="latency and throughput on SQLite and PostgreSQL")
     bench_p.add_argument("--databases", default="sqlite,postgresql")
     bench_p.add_argument("--requests", type=int, default=200, help="per operation and level")
+    outbox_p = sub.add_parser("outbox", help="print the latest mails of the development outbox")
+    outbox_p.add_argument("--to", help="only the mails to this address")
+    outbox_p.add_argument("--last", type=int, default=5, help="how many (0: all)")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -69,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         _seed(args.reset)
     elif args.command == "serve":
         _serve(args.host, args.port, not args.no_access_log)
+    elif args.command == "outbox":
+        _outbox(args.to, args.last)
     elif args.command == "bench":
         from .bench import run
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import problems, rules
-from .api import buyer, handoff, operator, seller, storefront
+from .api import accounts, buyer, handoff, operator, seller, storefront
 from .api.schemas import Health
 from .auth import SessionDep
 from .clock import Clock, SystemClock
@@ -83,7 +83,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     routers = (storefront.router, buyer.router, seller.router, operator.router,
-               handoff.assistant_router, handoff.console_router)  # fmt: skip
+               handoff.assistant_router, handoff.console_router, accounts.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     return app

@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Annotated
 
 import jwt
+from anyio import to_thread
 from fastapi import Depends, Header, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import errors
 from .db import mark_write
 from .models import Buyer, Operator, Seller
+from .services import accounts
 from .settings import Settings
 
 CHAT_TOKEN_AUDIENCE = "dispute-backend:buyer"  # noqa: S105  (a JWT audience, not a secret)
@@ -153,8 +155,12 @@ async def require_storefront(request: Request) -> None:
 
 async def require_buyer(
     request: Request,
+    session: SessionDep,
     x_buyer_token: Annotated[str | None, Header()] = None,
+    x_channel_account: Annotated[str | None, Header()] = None,
 ) -> BuyerContext:
+    """The buyer named by the chat token; or, for the assistant only, by a linked channel
+    account (`X-Channel-Account: telegram:12345`) when the conversation has no chat token."""
     settings = settings_of(request)
     token = bearer(request)
     service = None
@@ -165,6 +171,12 @@ async def require_buyer(
             service = "storefront"
     if service is None:
         raise errors.Unauthenticated("A valid service token is required.")
+    if not x_buyer_token and x_channel_account and service == "assistant":
+        channel, external_id = accounts.parse_account(x_channel_account)
+        linked = await to_thread.run_sync(
+            lambda: accounts.linked_buyer_id(session, channel=channel, external_id=external_id)
+        )
+        return BuyerContext(buyer_id=linked, service=service)
     if not x_buyer_token:
         raise errors.BuyerTokenInvalid("The X-Buyer-Token header is missing.")
     buyer_id = read_chat_token(x_buyer_token, now=now_of(request), settings=settings)

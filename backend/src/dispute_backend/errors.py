@@ -54,3 +54,15 @@ InvalidCredentials = _err("invalid-credentials", 401, "Wrong operator id or pass
 TicketNotFound = _err("handoff-ticket-not-found", 404, "Handoff ticket not found")
 TicketAlreadyClaimed = _err("ticket-already-claimed", 409, "Another operator claimed it first")
 TicketNotYours = _err("ticket-not-assigned-to-you", 409, "The ticket is not assigned to you")
+ChannelAccountNotLinked = _err(
+    "channel-account-not-linked", 401, "This channel account is not linked to a buyer"
+)
+ChannelAccountInvalid = _err(
+    "channel-account-invalid", 400, "X-Channel-Account must read <channel>:<user id>"
+)
+LinkCodeRateLimited = _err("link-code-rate-limited", 429, "Too many codes asked for")
+LinkCodeWrong = _err("link-code-wrong", 422, "Wrong code")
+LinkCodeExpired = _err("link-code-expired", 422, "No valid code: ask for a new one")
+LinkCodeAttemptsExceeded = _err(
+    "link-code-attempts-exceeded", 422, "Too many wrong codes: ask for a new one"
+)

@@ -385,3 +385,41 @@ class HandoffMessage(Base):
     author_id: Mapped[str | None] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ChannelAccount(Base):
+    """A user of a messaging channel (Telegram, Messenger), linked to a buyer or not yet.
+
+    `channel` is Rasa's input channel name and `external_id` the channel's user id (Rasa's
+    sender id), so "telegram:12345" names one row. Unlinking clears `buyer_id`.
+    """
+
+    __tablename__ = "channel_accounts"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(120))
+    buyer_id: Mapped[str | None] = mapped_column(ForeignKey("buyers.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    linked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LinkCode(Base):
+    """A one-time code sent to the e-mail a channel user typed.
+
+    Only a keyed hash of the code is stored. `buyer_id` is None when the e-mail matches no
+    buyer: the row exists all the same, so asking for a code looks and takes the same either
+    way, and no code can ever match it.
+    """
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    channel_account_id: Mapped[int] = mapped_column(ForeignKey("channel_accounts.id"), index=True)
+    buyer_id: Mapped[str | None] = mapped_column(ForeignKey("buyers.id"))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,6 +14,7 @@ from .auth import key_digest
 from .models import (
     AbuseReview,
     Buyer,
+    ChannelAccount,
     Dispute,
     DisputeReason,
     Event,
@@ -21,6 +22,7 @@ from .models import (
     HandoffMessage,
     HandoffTicket,
     IdempotencyRecord,
+    LinkCode,
     Message,
     Operator,
     Order,
@@ -76,6 +78,8 @@ def ensure_operator_passwords(session: Session) -> int:
 
 def wipe(session: Session) -> None:
     for model in (
+        LinkCode,
+        ChannelAccount,
         HandoffMessage,
         HandoffTicket,
         IdempotencyRecord,

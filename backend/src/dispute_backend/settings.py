@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     chat_token_secret: str = ""
     chat_token_ttl_seconds: int = 12 * 3600
     evidence_dir: Path = VAR_DIR / "evidence"
+    # Account linking (Telegram, Messenger): one-time codes sent by e-mail. In development the
+    # "e-mail" is a file in this folder (`python -m dispute_backend outbox` prints them).
+    outbox_dir: Path = VAR_DIR / "outbox"
+    link_code_ttl_seconds: int = 600
+    link_code_max_attempts: int = 5
+    link_codes_per_hour: int = 5  # per channel account
 
     # Rules (DOMAIN.md); every duration and threshold is a setting.
     protection_days: int = 15
@@ -67,6 +73,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite:///{VAR_DIR / 'backend.db'}"
         if not self.evidence_dir.is_absolute():
             self.evidence_dir = REPO_ROOT / self.evidence_dir
+        if not self.outbox_dir.is_absolute():
+            self.outbox_dir = REPO_ROOT / self.outbox_dir
         lenient = self.app_env in (AppEnv.development, AppEnv.test)
         defaults = {
             "assistant_service_token": DEV_ASSISTANT_TOKEN,
