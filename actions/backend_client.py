@@ -24,6 +24,16 @@ from urllib3.util.retry import Retry
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 2.0  # seconds; past this the bot apologises and offers a human
+# A conversation from Telegram or Messenger has no chat token: its credential is the channel
+# account ("channel-account:telegram:12345"), sent as X-Channel-Account.
+CHANNEL_ACCOUNT_PREFIX = "channel-account:"
+
+
+def credential_headers(buyer: str) -> dict[str, str]:
+    """The header naming the buyer: the chat token, or the linked channel account."""
+    if buyer.startswith(CHANNEL_ACCOUNT_PREFIX):
+        return {"X-Channel-Account": buyer.removeprefix(CHANNEL_ACCOUNT_PREFIX)}
+    return {"X-Buyer-Token": buyer}
 
 
 # --- errors ----------------------------------------------------------------
@@ -35,6 +45,7 @@ class BackendError(Exception):
     def __init__(self, message: str, *, problem: str = "", status: int = 0, detail: str = ""):
         super().__init__(message)
         self.problem = problem  # the last part of the problem type, e.g. "not-eligible"
+        self.attempts_left = 0  # link codes: how many tries remain
         self.status = status
         self.detail = detail
 
@@ -45,6 +56,10 @@ class BackendUnavailable(BackendError):
 
 class BuyerNotIdentified(BackendError):
     """The conversation carries no valid chat token (missing, edited or expired)."""
+
+
+class ChannelAccountNotLinked(BuyerNotIdentified):
+    """A Telegram or Messenger user who has not linked a marketplace account yet."""
 
 
 class NotFound(BackendError):
@@ -216,6 +231,24 @@ class HandoffTicket:
         )
 
 
+@dataclass(frozen=True)
+class LinkAttempt:
+    """The answer to a typed link code."""
+
+    linked: bool
+    buyer_name: str | None = None
+    # when not linked: link-code-wrong | link-code-expired | link-code-attempts-exceeded
+    problem: str | None = None
+    attempts_left: int = 0
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    filename: str
+    content: bytes
+    content_type: str
+
+
 # --- the interface -------------------------------------------------------------
 
 
@@ -277,10 +310,36 @@ class DisputeBackend(abc.ABC):
     def active_handoff(self, conversation_id: str) -> HandoffTicket | None: ...
 
 
+class ChannelBackend(abc.ABC):
+    """What the messaging-channel actions need besides the dispute calls: linking a channel
+    account ("telegram:12345") to a buyer, and attaching a file to a dispute."""
+
+    @abc.abstractmethod
+    def request_link_code(self, account: str, email: str) -> None:
+        """Asks for a code to be mailed; Refused(link-code-rate-limited) when too many."""
+
+    @abc.abstractmethod
+    def link_account(self, account: str, code: str) -> LinkAttempt: ...
+
+    @abc.abstractmethod
+    def unlink_account(self, account: str) -> None: ...
+
+    @abc.abstractmethod
+    def add_evidence(
+        self,
+        buyer: str,
+        dispute_id: str,
+        file: EvidenceFile,
+        *,
+        description: str,
+        idempotency_key: str,
+    ) -> None: ...  # fmt: skip
+
+
 # --- over HTTP ---------------------------------------------------------------------
 
 
-class HttpDisputeBackend(DisputeBackend):
+class HttpDisputeBackend(DisputeBackend, ChannelBackend):
     """The real backend, over HTTP, authenticated as the assistant."""
 
     def __init__(
@@ -313,7 +372,7 @@ class HttpDisputeBackend(DisputeBackend):
     ) -> Any:
         if not buyer:
             raise BuyerNotIdentified("no chat token in this conversation")
-        all_headers = {"X-Buyer-Token": buyer, **(headers or {})}
+        all_headers = {**credential_headers(buyer), **(headers or {})}
         try:
             response = self.session.request(
                 method, f"{self.base_url}{path}", headers=all_headers, timeout=self.timeout,
@@ -341,8 +400,12 @@ class HttpDisputeBackend(DisputeBackend):
         message = f"{method} {path} -> {status} {problem}: {detail}"
         logger.info("backend refused: %s", message)
         kind: type[BackendError]
-        if status >= 500 or status == 429:
+        if problem == "link-code-rate-limited":
+            kind = Refused
+        elif status >= 500 or status == 429:
             kind = BackendUnavailable
+        elif status == 401 and problem == "channel-account-not-linked":
+            kind = ChannelAccountNotLinked
         elif status == 401 and problem.startswith("buyer"):
             kind = BuyerNotIdentified
         elif status == 401:
@@ -353,7 +416,11 @@ class HttpDisputeBackend(DisputeBackend):
             kind = Conflict
         else:
             kind = Refused
-        return kind(message, problem=problem, status=status, detail=detail)
+        error = kind(message, problem=problem, status=status, detail=detail)
+        left = body.get("attempts_left") if isinstance(body, dict) else None
+        if isinstance(left, int):
+            error.attempts_left = left
+        return error
 
     def me(self, buyer: str) -> Buyer:
         data = self._request("GET", "/api/v1/me", buyer)
@@ -454,7 +521,7 @@ class HttpDisputeBackend(DisputeBackend):
     ) -> HandoffTicket:
         headers = {"Idempotency-Key": idempotency_key}
         if buyer:
-            headers["X-Buyer-Token"] = buyer
+            headers.update(credential_headers(buyer))
         body = {"conversation_id": conversation_id, "channel": channel, "reason": reason}
         data = self._service_request("POST", "/api/v1/handoff/tickets", json=body, headers=headers)
         return HandoffTicket.from_json(data)
@@ -466,6 +533,44 @@ class HttpDisputeBackend(DisputeBackend):
         except NotFound:
             return None
 
+    # --- messaging channels ---
+
+    def request_link_code(self, account: str, email: str) -> None:
+        self._service_request("POST", "/api/v1/accounts/link-codes", json={"email": email},
+                              headers={"X-Channel-Account": account})  # fmt: skip
+
+    def link_account(self, account: str, code: str) -> LinkAttempt:
+        try:
+            data = self._service_request("POST", "/api/v1/accounts/link", json={"code": code},
+                                         headers={"X-Channel-Account": account})  # fmt: skip
+        except Refused as error:
+            if not error.problem.startswith("link-code"):
+                raise
+            return LinkAttempt(linked=False, problem=error.problem,
+                               attempts_left=error.attempts_left)  # fmt: skip
+        return LinkAttempt(linked=True, buyer_name=str(data.get("buyer_name") or ""))
+
+    def unlink_account(self, account: str) -> None:
+        path = "/api/v1/accounts/link"
+        try:
+            response = self.session.delete(f"{self.base_url}{path}", timeout=self.timeout,
+                                           headers={"X-Channel-Account": account})  # fmt: skip
+        except requests.RequestException as error:
+            raise BackendUnavailable(str(error)) from error
+        if response.status_code >= 400:
+            raise self._error("DELETE", path, response)
+
+    def add_evidence(
+        self, buyer: str, dispute_id: str, file: EvidenceFile, *, description: str,
+        idempotency_key: str,
+    ) -> None:  # fmt: skip
+        self._request(
+            "POST", f"/api/v1/disputes/{quote(dispute_id, safe='')}/evidence", buyer,
+            files={"file": (file.filename, file.content, file.content_type)},
+            data={"description": description},
+            headers={"Idempotency-Key": idempotency_key},
+        )  # fmt: skip
+
 
 _default_backend: DisputeBackend | None = None
 
@@ -476,3 +581,10 @@ def default_backend() -> DisputeBackend:
     if _default_backend is None:
         _default_backend = HttpDisputeBackend()
     return _default_backend
+
+
+def default_channel_backend() -> ChannelBackend:
+    """The same process-wide client, seen as the channel-linking interface."""
+    backend = default_backend()
+    assert isinstance(backend, ChannelBackend)
+    return backend

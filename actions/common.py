@@ -14,9 +14,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import (
+    CHANNEL_ACCOUNT_PREFIX,
     BackendError,
     BackendUnavailable,
     BuyerNotIdentified,
+    ChannelAccountNotLinked,
     DisputeBackend,
     default_backend,
 )
@@ -24,6 +26,8 @@ from actions.backend_client import (
 logger = logging.getLogger(__name__)
 
 CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (a metadata key, not a secret)
+# Messaging channels whose users are known by a linked channel account, not a chat token.
+LINKED_CHANNELS = frozenset({"telegram", "facebook"})
 
 REASON_LABELS = {
     "damaged": "the item arrived damaged or doesn't work",
@@ -60,8 +64,17 @@ def latest_intent(tracker: Tracker) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def channel_account(tracker: Tracker) -> str | None:
+    """The channel account, e.g. "telegram:<user id>", of a Telegram or Messenger chat."""
+    channel = tracker.get_latest_input_channel()
+    if channel in LINKED_CHANNELS and tracker.sender_id:
+        return f"{channel}:{tracker.sender_id}"
+    return None
+
+
 def buyer_credential(tracker: Tracker) -> str | None:
-    """The signed chat token of the conversation's most recent message carrying one."""
+    """The signed chat token of the conversation's most recent message carrying one; on
+    Telegram and Messenger, the channel account (the backend resolves its linked buyer)."""
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
@@ -69,7 +82,8 @@ def buyer_credential(tracker: Tracker) -> str | None:
         token = metadata.get(CHAT_TOKEN_KEY)
         if isinstance(token, str) and token:
             return token
-    return None
+    account = channel_account(tracker)
+    return CHANNEL_ACCOUNT_PREFIX + account if account else None
 
 
 def idempotency_key(tracker: Tracker, *parts: object) -> str:
@@ -175,6 +189,9 @@ class BackendAction(Action, abc.ABC):
             return []
         try:
             return self.act(dispatcher, tracker, buyer)
+        except ChannelAccountNotLinked:  # Telegram/Messenger: nobody until linked
+            dispatcher.utter_message(response="utter_link_account_needed")
+            return []
         except BuyerNotIdentified:
             dispatcher.utter_message(response="utter_sign_in_needed")
             return []

@@ -36,10 +36,10 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_REASON = "user_request"
 LISTEN = ActionExecuted("action_listen")
-# Channels the console cannot answer on yet: Rasa's built-in Telegram connector fails
-# when the console delivers through `output_channel=latest`. Buyers there get the phone
-# number and the social accounts instead of a queue no one could answer from.
-CHANNELS_WITHOUT_OPERATOR_REPLIES = frozenset({"telegram"})
+# Channels the console cannot answer on: buyers there get the phone number and the social
+# accounts instead of a queue no one could answer from. None since extensions/telegram.py
+# and extensions/facebook.py deliver the console's replies (`output_channel=latest`).
+CHANNELS_WITHOUT_OPERATOR_REPLIES: frozenset[str] = frozenset()
 
 
 class HandoffAware(Action, abc.ABC):

@@ -56,9 +56,20 @@ def find_amounts(text: str, taken: list[tuple[int, int]]) -> list[dict[str, Any]
     return found
 
 
+# An e-mail address (account linking on Telegram and Messenger), normalised to lower case.
+EMAIL = re.compile(
+    r"(?<![\w.+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"
+)
+
+
+def find_emails(text: str) -> list[dict[str, Any]]:
+    return [_entity("email", m.group(0).lower(), m.start(), m.end()) for m in EMAIL.finditer(text)]
+
+
 def extract(text: str) -> list[dict[str, Any]]:
     orders = find_order_ids(text)
-    return orders + find_amounts(text, [(e["start"], e["end"]) for e in orders])
+    found = orders + find_amounts(text, [(e["start"], e["end"]) for e in orders])
+    return found + find_emails(text)
 
 
 def _entity(name: str, value: str, start: int, end: int) -> dict[str, Any]:
@@ -74,7 +85,7 @@ def _entity(name: str, value: str, start: int, end: int) -> dict[str, Any]:
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class MarketplaceEntityExtractor(GraphComponent, EntityExtractorMixin):
-    """Adds `order_id`, `amount` and `currency` entities found by pattern."""
+    """Adds `order_id`, `amount`, `currency` and `email` entities found by pattern."""
 
     @classmethod
     def create(
