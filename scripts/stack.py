@@ -44,7 +44,20 @@ SECRET_NAMES = (
     "CHAT_TOKEN_SECRET",  # signs the buyer's chat token
     "WEB_SESSION_SECRET",  # signs the web page's session cookie
     "CONSOLE_SESSION_SECRET",  # signs the operator console's session cookie
+    "TELEGRAM_SECRET_TOKEN",  # Telegram -> Rasa: setWebhook's secret_token (docs/channels.md)
+    "FACEBOOK_VERIFY_TOKEN",  # Messenger's webhook verification handshake
 )
+
+# The messaging channels are off while their tokens are empty (docs/channels.md). Rasa
+# refuses a credentials.yml naming an unset ${VAR}, so each one is set, maybe to "".
+CHANNEL_DEFAULTS = {
+    "TELEGRAM_BOT_TOKEN": "",
+    "TELEGRAM_API_URL": "https://api.telegram.org",
+    "FACEBOOK_APP_SECRET": "",
+    "FACEBOOK_PAGE_ACCESS_TOKEN": "",
+    "FACEBOOK_API_URL": "https://graph.facebook.com/v18.0",
+    "FACEBOOK_MESSAGING_WINDOW_SECONDS": "86400",
+}
 
 DEFAULTS = {
     "HOST": "127.0.0.1",
@@ -108,6 +121,11 @@ def build_environment(overrides: Mapping[str, str] | None = None) -> dict[str, s
     env.setdefault("DATABASE_URL", f"sqlite:///{var_dir / 'backend.db'}")
     env.setdefault("RASA_TRACKER_DB", str(var_dir / "rasa" / "tracker.db"))
     env.setdefault("EVIDENCE_DIR", str(var_dir / "evidence"))
+    env.setdefault("OUTBOX_DIR", str(var_dir / "outbox"))
+    for name, value in CHANNEL_DEFAULTS.items():
+        env.setdefault(name, value)
+    env.setdefault("TELEGRAM_SECRET_TOKEN", "")
+    env.setdefault("FACEBOOK_VERIFY_TOKEN", "")
     env.setdefault("BACKEND_URL", f"http://{host}:{env['BACKEND_PORT']}")
     env.setdefault("ACTION_SERVER_URL", f"http://{host}:{env['ACTION_PORT']}/webhook")
     env.setdefault("RASA_URL", f"http://{host}:{env['RASA_PORT']}")

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.e2e import fakes
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
@@ -123,6 +125,20 @@ def stack_environment(var_dir: Path) -> dict[str, str]:
             "DATABASE_URL": f"sqlite:///{var_dir / 'backend.db'}",
             "RASA_TRACKER_DB": str(var_dir / "rasa" / "tracker.db"),
             "EVIDENCE_DIR": str(var_dir / "evidence"),
+            "OUTBOX_DIR": str(var_dir / "outbox"),
+        }
+    )
+    # Telegram and Messenger on, talking to the fake platforms (started here, before the stack).
+    fake = fakes.platforms()
+    overrides.update(
+        {
+            "TELEGRAM_BOT_TOKEN": fakes.TELEGRAM_TOKEN,
+            "TELEGRAM_API_URL": fake.telegram_url,
+            "FACEBOOK_PAGE_ACCESS_TOKEN": fakes.PAGE_TOKEN,
+            "FACEBOOK_APP_SECRET": secrets.token_hex(16),
+            "FACEBOOK_API_URL": fake.graph_url,
+            # short, so a test can reach "after the 24-hour window" in a few seconds
+            "FACEBOOK_MESSAGING_WINDOW_SECONDS": "3",
         }
     )
     env: dict[str, str] = stack_module.build_environment(overrides)
@@ -169,3 +185,9 @@ def browser() -> Iterator[Any]:
         )
         yield launched
         launched.close()
+
+
+@pytest.fixture(scope="session")
+def platforms() -> fakes.FakePlatforms:
+    """The fake Telegram Bot API and Graph API the stack's channels talk to."""
+    return fakes.platforms()
