@@ -102,6 +102,11 @@ test: lint typecheck validate test-actions test-backend test-stories test-e2e ##
 bench-backend: setup ## backend latency and throughput (SQLite and PostgreSQL)
 	backend/.venv/bin/python -m dispute_backend bench
 
+eval-nlu: setup ## NLU 5-fold cross-validation: per-label F1, macro-F1 (about 10 minutes)
+	$(STACK) exec .venv/bin/rasa test nlu --nlu data/nlu --cross-validation --folds 5 \
+		--out var/results/nlu
+	$(STACK) exec .venv/bin/python scripts/nlu_report.py var/results/nlu
+
 bench-bot: setup model ## whole-stack response times at N = 1, 10, 50 conversations, vs a bare rasa init bot
 	backend/.venv/bin/python scripts/bench_bot.py
 
@@ -109,4 +114,4 @@ clean: ## remove environments, models and run-time data (keeps .env)
 	rm -rf .venv backend/.venv $(TOOLS) models var backend/src/storefront/node_modules $(WEBCHAT)
 
 .PHONY: help setup run train model seed lint format typecheck test-actions test-backend validate \
-	test-stories test-e2e test bench-backend bench-bot clean
+	test-stories test-e2e test bench-backend bench-bot eval-nlu clean

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -63,6 +64,24 @@ OUTCOME_WORDS = {
         "every penny",
     ),
 }
+
+
+CORRECTION_RESETS = ("order_id", "dispute_confirmed", "change_confirmed", "cancel_confirmed")
+_OTHER_ORDER = re.compile(
+    r"\b(other|another|different|wrong|not (?:this|that|the)) (?:one|order|item|purchase)\b"
+    r"|\b(?:order|one) is wrong\b|\bnot (?:this|that) order\b",
+    re.IGNORECASE,
+)
+
+
+def is_order_correction(tracker: Tracker) -> bool:
+    """The buyer says the chosen order is not the right one, without naming another."""
+    if not tracker.get_slot("order_id") or tracker.get_slot("requested_slot") == "order_id":
+        return False
+    latest = tracker.latest_message or {}
+    if any(e.get("entity") == "order_id" for e in latest.get("entities", [])):
+        return False  # a new number: the slot mapping takes it and it is validated
+    return bool(_OTHER_ORDER.search(latest.get("text") or ""))
 
 
 def outcome_from_text(text: str) -> str | None:
@@ -127,6 +146,19 @@ class ValidateDisputeForm(FormValidationAction):
 
     def name(self) -> str:
         return "validate_dispute_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        if is_order_correction(tracker):
+            # "no, the other order": forget the order, and whatever this
+            # message filled as the answer to the pending question (it was not
+            # one), and let the form ask for the order again.
+            dispatcher.utter_message(response="utter_order_correction")
+            pending = tracker.get_slot("requested_slot")
+            resets = {*CORRECTION_RESETS, *([pending] if pending else [])}
+            return [SlotSet(slot, None) for slot in sorted(resets)]
+        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
         self,

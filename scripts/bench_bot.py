@@ -195,6 +195,7 @@ def bench_assistant(levels: list[int], seconds: float) -> list[str]:
     try:
         running.prepare_backend()
         running.start()
+        print(f"assistant: Rasa on port {env['RASA_PORT']}", flush=True)
         time.sleep(3)  # let start-up settle before measuring memory at rest
         pids = [s.process.pid for s in running.services if s.process]
         lines.append(f"memory of the whole stack at rest: {rss_mb(pids):.0f} MB")

@@ -114,6 +114,26 @@ async def test_an_amount_in_another_currency_is_asked_again(
     assert dispatcher.messages[0]["currency"] == "USD"
 
 
+@pytest.mark.parametrize(
+    ("text", "corrected"),
+    [("no, the other order", True), ("wrong one sorry", True), ("it's not this order", True),
+     ("no", False), ("the other earbud is broken", False)],
+)  # fmt: skip
+async def test_the_other_order_asks_for_the_order_again(
+    text: str, corrected: bool, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(
+        {"order_id": ORDER, "dispute_confirmed": False}, text=text, intent="deny",
+        active_loop="dispute_form", requested_slot="dispute_confirmed",
+    )  # fmt: skip
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, {"forms": {}})
+    if corrected:
+        assert SlotSet("order_id", None) in events and SlotSet("dispute_confirmed", None) in events
+        assert responses(dispatcher) == ["utter_order_correction"]
+    else:
+        assert SlotSet("order_id", None) not in events
+
+
 async def test_full_refund_skips_the_amount_and_not_received_skips_the_return(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
