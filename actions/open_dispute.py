@@ -67,9 +67,11 @@ OUTCOME_WORDS = {
 
 
 CORRECTION_RESETS = ("order_id", "dispute_confirmed", "change_confirmed", "cancel_confirmed")
+# Only phrases about the *order*: "the wrong one" or "a different item" may
+# well be the buyer's reason (a wrong item was sent), not a correction.
 _OTHER_ORDER = re.compile(
-    r"\b(other|another|different|wrong|not (?:this|that|the)) (?:one|order|item|purchase)\b"
-    r"|\b(?:order|one) is wrong\b|\bnot (?:this|that) order\b",
+    r"\b(?:other|another|different|wrong) order\b|\bthe other one\b"
+    r"|\bnot (?:this|that|the right) order\b|\border is wrong\b",
     re.IGNORECASE,
 )
 

@@ -116,8 +116,9 @@ async def test_an_amount_in_another_currency_is_asked_again(
 
 @pytest.mark.parametrize(
     ("text", "corrected"),
-    [("no, the other order", True), ("wrong one sorry", True), ("it's not this order", True),
-     ("no", False), ("the other earbud is broken", False)],
+    [("no, the other order", True), ("sorry, wrong order", True), ("it's not this order", True),
+     ("no, the other one", True), ("no", False), ("the other earbud is broken", False),
+     ("they sent the wrong one", False), ("wrong item", False), ("a different item", False)],
 )  # fmt: skip
 async def test_the_other_order_asks_for_the_order_again(
     text: str, corrected: bool, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher

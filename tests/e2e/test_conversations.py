@@ -29,7 +29,7 @@ def test_open_modify_check_and_cancel_a_dispute(stack: RunningStack) -> None:
     assert "Which order" in answer
     assert f'/inform{{"order_id":"{EARBUDS}"}}' in chat.buttons()
     assert "covered by buyer protection" in chat.say(f"order {PHONE_CASE}")
-    assert "Which order" in chat.say("sorry, wrong one")  # a correction
+    assert "Which order" in chat.say("sorry, wrong order")  # a correction
     assert "covered by buyer protection" in chat.say(f"order {EARBUDS}")
     assert "full refund or a partial refund" in chat.say("it arrived broken")
     assert "How much" in chat.say("partial refund please")
