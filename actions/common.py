@@ -57,6 +57,13 @@ REASON_WORDS = {
 }  # fmt: skip
 
 
+def not_identified_response(error: BuyerNotIdentified) -> str:
+    """What to tell a buyer the backend does not know: sign in, or link the account."""
+    if isinstance(error, ChannelAccountNotLinked):
+        return "utter_link_account_needed"
+    return "utter_sign_in_needed"
+
+
 def latest_intent(tracker: Tracker) -> str | None:
     """The intent of the latest message as classified (nlu_fallback included)."""
     intent = (tracker.latest_message or {}).get("intent") or {}

@@ -26,6 +26,7 @@ from actions.common import (
     format_money,
     idempotency_key,
     normalise_order_id,
+    not_identified_response,
     parse_amount,
 )
 from actions.open_dispute import ValidateDisputeForm
@@ -177,8 +178,8 @@ def validate_dispute_in_progress(
         return {"order_id": None, "dispute_blocked": "not_signed_in"}
     try:
         disputes = form.backend.disputes(buyer, order_id=order_id)
-    except BuyerNotIdentified:
-        dispatcher.utter_message(response="utter_sign_in_needed")
+    except BuyerNotIdentified as error:
+        dispatcher.utter_message(response=not_identified_response(error))
         return {"order_id": None, "dispute_blocked": "not_signed_in"}
     except NotFound:
         dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)

@@ -32,6 +32,7 @@ from actions.common import (
     format_money,
     idempotency_key,
     normalise_order_id,
+    not_identified_response,
     parse_amount,
     reason_from_text,
 )
@@ -202,8 +203,8 @@ class ValidateDisputeForm(FormValidationAction):
                 return {"order_id": order_id, "dispute_blocked": "account_under_review",
                         "handoff_reason": "abuse_review"}  # fmt: skip
             eligibility = self.backend.eligibility(buyer, order_id)
-        except BuyerNotIdentified:
-            dispatcher.utter_message(response="utter_sign_in_needed")
+        except BuyerNotIdentified as error:
+            dispatcher.utter_message(response=not_identified_response(error))
             return {"order_id": None, "dispute_blocked": "not_signed_in"}
         except NotFound:
             dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)

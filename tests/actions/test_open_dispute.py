@@ -8,6 +8,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.backend_client import ChannelAccountNotLinked
 from actions.open_dispute import ActionAskOrderId, ActionOpenDispute, ValidateDisputeForm
 from tests.actions.conftest import make_tracker, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
@@ -223,3 +224,15 @@ async def test_the_order_question_offers_the_buyers_orders_as_buttons(
         f'/inform{{"order_id":"{ORDER}"}}',
         '/inform{"order_id":"8000000000000001"}',
     ]
+
+
+async def test_an_unlinked_channel_user_is_asked_to_link_inside_the_form(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    def not_linked(_buyer: str) -> None:
+        raise ChannelAccountNotLinked("not linked", problem="channel-account-not-linked")
+
+    backend.me = not_linked  # type: ignore[assignment,method-assign]
+    result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, make_tracker(), {})
+    assert result == {"order_id": None, "dispute_blocked": "not_signed_in"}
+    assert responses(dispatcher) == ["utter_link_account_needed"]
