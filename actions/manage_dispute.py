@@ -12,11 +12,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.backend_client import (
     BackendError,
-    BackendUnavailable,
-    BuyerNotIdentified,
     Conflict,
     Dispute,
-    NotFound,
     Refused,
 )
 from actions.common import (
@@ -26,10 +23,9 @@ from actions.common import (
     format_money,
     idempotency_key,
     normalise_order_id,
-    not_identified_response,
     parse_amount,
 )
-from actions.open_dispute import ValidateDisputeForm
+from actions.open_dispute import ValidateDisputeForm, order_check_failed
 
 logger = logging.getLogger(__name__)
 
@@ -178,20 +174,8 @@ def validate_dispute_in_progress(
         return {"order_id": None, "dispute_blocked": "not_signed_in"}
     try:
         disputes = form.backend.disputes(buyer, order_id=order_id)
-    except BuyerNotIdentified as error:
-        dispatcher.utter_message(response=not_identified_response(error))
-        return {"order_id": None, "dispute_blocked": "not_signed_in"}
-    except NotFound:
-        dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
-        return {"order_id": None}
-    except BackendUnavailable:
-        dispatcher.utter_message(response="utter_backend_unavailable")
-        return {"order_id": order_id, "dispute_blocked": "backend_unavailable",
-                "handoff_reason": "backend_unavailable"}  # fmt: skip
     except BackendError as error:
-        logger.error("disputes of %s: %s", order_id, error)
-        dispatcher.utter_message(response="utter_something_went_wrong")
-        return {"order_id": None, "dispute_blocked": "error"}
+        return order_check_failed(error, order_id, dispatcher)
     dispute = find_dispute(disputes, order_id)
     if dispute is None:
         dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)

@@ -105,6 +105,25 @@ def order_buttons(orders: list[Order], payload_slot: str = "order_id") -> list[d
     ]
 
 
+def order_check_failed(
+    error: BackendError, order_id: str, dispatcher: CollectingDispatcher
+) -> dict[str, Any]:
+    """What a form does when the backend could not check the buyer's order."""
+    if isinstance(error, BuyerNotIdentified):
+        dispatcher.utter_message(response=not_identified_response(error))
+        return {"order_id": None, "dispute_blocked": "not_signed_in"}
+    if isinstance(error, NotFound):
+        dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+        return {"order_id": None}
+    if isinstance(error, BackendUnavailable):
+        dispatcher.utter_message(response="utter_backend_unavailable")
+        return {"order_id": order_id, "dispute_blocked": "backend_unavailable",
+                "handoff_reason": "backend_unavailable"}  # fmt: skip
+    logger.error("checking order %s: %s", order_id, error)
+    dispatcher.utter_message(response="utter_something_went_wrong")
+    return {"order_id": None, "dispute_blocked": "error"}
+
+
 class ActionAskOrderId(BackendAction):
     """Asks which order, offering the buyer's relevant orders as buttons."""
 
@@ -203,20 +222,8 @@ class ValidateDisputeForm(FormValidationAction):
                 return {"order_id": order_id, "dispute_blocked": "account_under_review",
                         "handoff_reason": "abuse_review"}  # fmt: skip
             eligibility = self.backend.eligibility(buyer, order_id)
-        except BuyerNotIdentified as error:
-            dispatcher.utter_message(response=not_identified_response(error))
-            return {"order_id": None, "dispute_blocked": "not_signed_in"}
-        except NotFound:
-            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
-            return {"order_id": None}
-        except BackendUnavailable:
-            dispatcher.utter_message(response="utter_backend_unavailable")
-            return {"order_id": order_id, "dispute_blocked": "backend_unavailable",
-                    "handoff_reason": "backend_unavailable"}  # fmt: skip
         except BackendError as error:
-            logger.error("eligibility of %s: %s", order_id, error)
-            dispatcher.utter_message(response="utter_something_went_wrong")
-            return {"order_id": None, "dispute_blocked": "error"}
+            return order_check_failed(error, order_id, dispatcher)
         if eligibility.eligible:
             dispatcher.utter_message(
                 response="utter_order_eligible",
