@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--no-access-log", action="store_true", help="do not log each request")
     bench_p = sub.add_parser("bench", help="latency and throughput on SQLite and PostgreSQL")
     bench_p.add_argument("--databases", default="sqlite,postgresql")
-    bench_p.add_argument("--requests", type=int, default=200, help="per operation and level")
+    bench_p.add_argument("--requests", type=int, default=2000, help="per operation and level")
+    bench_p.add_argument("--operations", default="health,eligibility,open,get")
+    bench_p.add_argument("--clients", default="1,16", help="concurrency levels")
     outbox_p = sub.add_parser("outbox", help="print the latest mails of the development outbox")
     outbox_p.add_argument("--to", help="only the mails to this address")
     outbox_p.add_argument("--last", type=int, default=5, help="how many (0: all)")
@@ -89,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "bench":
         from .bench import run
 
-        return run(databases=args.databases.split(","), per_level=args.requests)
+        return run(
+            databases=args.databases.split(","),
+            per_level=args.requests,
+            operations=tuple(args.operations.split(",")),
+            levels=tuple(int(n) for n in args.clients.split(",")),
+        )
     return 0
 
 

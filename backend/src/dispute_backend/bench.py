@@ -1,8 +1,10 @@
 """`python -m dispute_backend bench`: latency and throughput of eligibility, open and get.
 
 For each database it makes a fresh one (a temp SQLite file, or a uniquely named PostgreSQL
-database), migrates and seeds it, starts the service on a free port, drives it with httpx at
-1 and 16 concurrent clients (bounded in count and time), then stops it and drops the data.
+database), migrates and seeds it, and starts the service in its own process(es) with the
+command line `make run` uses (`SERVE_ARGS`). This process then drives it with the raw-socket
+closed-loop client of `loadgen` at 1 and 16 concurrent clients (bounded in count and time),
+and finally stops the service and drops the data.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import secrets
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from . import loadgen
 from .db import make_engine, make_session_factory
 from .models import Buyer, Order, ShippingStatus
 
@@ -36,12 +39,13 @@ PG_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 LEVELS = (1, 16)
+OPERATIONS = ("health", "eligibility", "open", "get")
 TIME_LIMIT_S = 60.0
+WARM_UP = 200  # per operation and level, not counted: every worker process warms its caches
 STOREFRONT = "bench-storefront-token-" + "x" * 16
 ASSISTANT = "bench-assistant-token-" + "y" * 16
-
-
-Call = tuple[str, str, dict[str, object] | None, dict[str, str]]
+# What scripts/stack.py runs for `make run`, minus host and port: measure the real thing.
+SERVE_ARGS = ("serve",)
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Result:
     p95_ms: float
     rps: float
     errors: int
+    client_us: float  # the load generator's own CPU time per request
 
 
 def _free_port() -> int:
@@ -112,45 +117,22 @@ def _add_bench_orders(url: str, count: int) -> list[str]:
     return ids
 
 
-async def _drive(
-    base: str,
-    headers: dict[str, str],
-    count: int,
-    clients: int,
-    make: Callable[[int], Call],
-) -> tuple[list[float], int, float]:
-    latencies: list[float] = []
-    errors = 0
-    next_index = 0
-    deadline = time.perf_counter() + TIME_LIMIT_S
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=30
-    ) as client:
-
-        async def worker() -> None:
-            nonlocal next_index, errors
-            while next_index < count and time.perf_counter() < deadline:
-                i = next_index
-                next_index += 1
-                method, path, body, extra = make(i)
-                started = time.perf_counter()
-                try:
-                    response = await client.request(method, path, json=body, headers=extra)
-                except httpx.TransportError:
-                    errors += 1
-                    continue
-                latencies.append((time.perf_counter() - started) * 1000)
-                if response.status_code >= 400:
-                    errors += 1
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        wall = time.perf_counter() - started
-    return latencies, errors, wall
+def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if server.poll() is not None:
+            raise RuntimeError(f"the service exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the service did not become healthy in 30 s")
 
 
-def _bench_one(kind: str, per_level: int) -> list[Result]:
+def _bench_one(
+    kind: str, per_level: int, operations: tuple[str, ...], levels: tuple[int, ...]
+) -> list[Result]:
     workdir = tempfile.mkdtemp(prefix="dispute-bench-")
     results: list[Result] = []
     try:
@@ -173,97 +155,138 @@ def _bench_one(kind: str, per_level: int) -> list[Result]:
                     check=True,
                     capture_output=True,
                 )
-            orders = _add_bench_orders(url, (per_level + 20) * len(LEVELS))
+            orders = _add_bench_orders(url, (per_level + WARM_UP) * len(levels))
             port = _free_port()
-            log = open(f"{workdir}/server.log", "wb")  # noqa: SIM115  (closed below)
-            server = subprocess.Popen(  # noqa: S603
-                [python, "-m", "dispute_backend", "serve", "--port", str(port), "--no-access-log"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                results = asyncio.run(_measure(kind, f"http://127.0.0.1:{port}", orders, per_level))
-            finally:
-                server.terminate()
-                server.wait(timeout=15)
-                log.close()
-                if os.environ.get("BENCH_KEEP_LOG"):
-                    shutil.copy(f"{workdir}/server.log", os.environ["BENCH_KEEP_LOG"])
+            log_path = os.environ.get("BENCH_SERVER_LOG", os.devnull)
+            with open(log_path, "ab") as log:
+                server = subprocess.Popen(  # noqa: S603
+                    [python, "-m", "dispute_backend", *SERVE_ARGS, "--port", str(port)],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                )
+                try:
+                    _wait_healthy(f"http://127.0.0.1:{port}", server)
+                    results = _measure(kind, port, orders, per_level, operations, levels)
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
-async def _measure(kind: str, base: str, orders: list[str], per_level: int) -> list[Result]:
-    async with httpx.AsyncClient(base_url=base) as client:
-        for _ in range(100):
-            try:
-                if (await client.get("/health")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-        response = await client.post(
-            "/api/v1/storefront/chat-tokens",
-            json={"buyer_id": "bench"},
-            headers={"Authorization": f"Bearer {STOREFRONT}"},
-        )
-        response.raise_for_status()
-        token = response.json()["token"]
-    headers = {"Authorization": f"Bearer {ASSISTANT}", "X-Buyer-Token": token}
-    warm = min(20, per_level)
+def _drive(port: int, calls: list[loadgen.Call], clients: int) -> tuple[loadgen.Run, float]:
+    """One measurement on a fresh event loop (uvloop when installed, as the server uses)."""
+    try:
+        import uvloop
+
+        runner: Callable[..., loadgen.Run] = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a backend dependency
+        runner = asyncio.run
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    run = runner(loadgen.drive("127.0.0.1", port, calls, clients, time_limit_s=TIME_LIMIT_S))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    spent = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    return run, spent * 1e6 / max(1, run.answered + run.errors)
+
+
+def _measure(
+    kind: str,
+    port: int,
+    orders: list[str],
+    per_level: int,
+    operations: tuple[str, ...],
+    levels: tuple[int, ...],
+) -> list[Result]:
+    base = f"http://127.0.0.1:{port}"
+    response = httpx.post(
+        f"{base}/api/v1/storefront/chat-tokens",
+        json={"buyer_id": "bench"},
+        headers={"Authorization": f"Bearer {STOREFRONT}"},
+    )
+    response.raise_for_status()
+    auth = {"Authorization": f"Bearer {ASSISTANT}", "X-Buyer-Token": response.json()["token"]}
+    host = f"127.0.0.1:{port}"
     unused = iter(orders)
     dispute_ids: list[str] = []
 
-    def health(i: int) -> Call:
-        return "GET", "/health", None, {}
+    def health(i: int) -> loadgen.Call:
+        return loadgen.encode("GET", "/health", host=host)
 
-    def eligibility(i: int) -> Call:
-        return "GET", f"/api/v1/orders/{orders[i % len(orders)]}/eligibility", None, {}
+    def eligibility(i: int) -> loadgen.Call:
+        path = f"/api/v1/orders/{orders[i % len(orders)]}/eligibility"
+        return loadgen.encode("GET", path, host=host, headers=auth)
 
-    def open_(i: int) -> Call:
-        body: dict[str, object] = {
+    def open_(i: int) -> loadgen.Call:
+        body = {
             "order_id": next(unused),
             "reason": "damaged",
             "requested_outcome": "full_refund",
             "with_return": False,
             "description": "bench",
         }
-        return "POST", "/api/v1/disputes", body, {"Idempotency-Key": uuid.uuid4().hex}
+        headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+        return loadgen.encode(
+            "POST", "/api/v1/disputes", host=host, headers=headers, body=body, expect=201
+        )
 
-    def get(i: int) -> Call:
-        return "GET", f"/api/v1/disputes/{dispute_ids[i % len(dispute_ids)]}", None, {}
+    def get(i: int) -> loadgen.Call:
+        path = f"/api/v1/disputes/{dispute_ids[i % len(dispute_ids)]}"
+        return loadgen.encode("GET", path, host=host, headers=auth)
 
+    makers: dict[str, Callable[[int], loadgen.Call]] = {
+        # "health" (one SELECT 1) is the floor: what the server and client cost with no work.
+        "health": health,
+        "eligibility": eligibility,
+        "open": open_,
+        "get": get,
+    }
     results: list[Result] = []
-    # "health" (one SELECT 1) is the floor: what the server and client cost with no work.
-    operations = (("health", health), ("eligibility", eligibility), ("open", open_), ("get", get))
-    for name, make in operations:
+    for name in operations:
         if name == "get":
-            async with httpx.AsyncClient(base_url=base, headers=headers) as client:
-                listed = await client.get("/api/v1/disputes")
-                dispute_ids.extend(d["id"] for d in listed.json())
-        for clients in LEVELS:
+            listed = httpx.get(f"{base}/api/v1/disputes", headers=auth)
+            listed.raise_for_status()
+            dispute_ids[:] = [d["id"] for d in listed.json()]
+            if not dispute_ids:
+                raise RuntimeError("get needs disputes: run open before it")
+        make = makers[name]
+        for clients in levels:
             print(f"  {name} at {clients} client(s)", flush=True)
-            await _drive(base, headers, warm, clients, make)  # warm-up, not counted
-            latencies, errors, wall = await _drive(base, headers, per_level, clients, make)
+            warm = [make(i) for i in range(WARM_UP)]
+            calls = [make(i) for i in range(per_level)]  # encoded before the clock starts
+            _drive(port, warm, clients)
+            run, client_us = _drive(port, calls, clients)
+            if run.first_error:
+                print(f"    {run.errors} error(s), the first: {run.first_error}", flush=True)
             results.append(
                 Result(
                     database=kind,
                     operation=name,
                     clients=clients,
-                    count=len(latencies),
-                    p50_ms=statistics.median(latencies),
-                    p95_ms=statistics.quantiles(latencies, n=20)[18],
-                    rps=len(latencies) / wall,
-                    errors=errors,
+                    count=run.answered,
+                    p50_ms=loadgen.percentile(run.latencies_ms, 50) if run.answered else 0.0,
+                    p95_ms=loadgen.percentile(run.latencies_ms, 95) if run.answered else 0.0,
+                    rps=run.rps,
+                    errors=run.errors,
+                    client_us=client_us,
                 )
             )
     return results
 
 
-def run(*, databases: list[str], per_level: int) -> int:
+def run(
+    *,
+    databases: list[str],
+    per_level: int,
+    operations: tuple[str, ...] = OPERATIONS,
+    levels: tuple[int, ...] = LEVELS,
+) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    unknown = [op for op in operations if op not in OPERATIONS]
+    if unknown:
+        print(f"unknown operation(s) {unknown}", file=sys.stderr)
+        return 2
     all_results: list[Result] = []
     for kind in databases:
         kind = kind.strip()
@@ -271,7 +294,7 @@ def run(*, databases: list[str], per_level: int) -> int:
             print(f"unknown database {kind!r}", file=sys.stderr)
             return 2
         print(f"benchmarking {kind} ({per_level} requests per operation and level)...")
-        all_results.extend(_bench_one(kind, per_level))
+        all_results.extend(_bench_one(kind, per_level, operations, levels))
     print()
     print("| database | operation | clients | requests | p50 ms | p95 ms | req/s | errors |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
@@ -280,4 +303,6 @@ def run(*, databases: list[str], per_level: int) -> int:
             f"| {r.database} | {r.operation} | {r.clients} | {r.count} | {r.p50_ms:.1f} | "
             f"{r.p95_ms:.1f} | {r.rps:.0f} | {r.errors} |"
         )
+    worst = max((r.client_us for r in all_results), default=0.0)
+    print(f"\nthe load generator's own CPU: at most {worst:.0f} µs per request")
     return 1 if any(r.errors for r in all_results) else 0
