@@ -106,9 +106,20 @@ def test_expired_buyer_token(client: TestClient, settings: Settings, world: obje
     assert "expired" in r.json()["detail"]
 
 
-def test_unknown_buyer_in_token(client: TestClient, settings: Settings, world: object) -> None:
-    r = client.get("/api/v1/orders", headers=f.buyer_headers(settings, "ghost"))
-    assert r.json()["type"] == P + "buyer-token-invalid"
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/orders",
+        "/api/v1/orders/{alice_order}/eligibility",  # one statement: the buyer is checked in it
+        "/api/v1/disputes/D-10001",  # likewise
+        "/api/v1/disputes/not-an-id",
+    ],
+)
+def test_unknown_buyer_in_token(
+    client: TestClient, settings: Settings, world: dict[str, str], path: str
+) -> None:
+    r = client.get(path.format(**world), headers=f.buyer_headers(settings, "ghost"))
+    assert (r.status_code, r.json()["type"]) == (401, P + "buyer-token-invalid")
 
 
 def test_storefront_lists_buyers_and_issues_tokens(client: TestClient, world: object) -> None:
@@ -147,6 +158,9 @@ def test_another_buyers_order_and_dispute_are_not_found(
         f"/api/v1/disputes/{did}/evidence",
         f"/api/v1/disputes/{did}/messages",
         f"/api/v1/disputes/{did}/events",
+        "/api/v1/orders/9999999999999999/eligibility",
+        "/api/v1/disputes/D-99999",
+        "/api/v1/disputes/not-an-id",
     ):
         r = client.get(path, headers=alice)
         assert r.status_code == 404, path

@@ -144,7 +144,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session closes, and its connection goes back to the pool, as soon as
+# the route has returned, before the response is sent. A route on the event loop therefore never
+# holds a connection across an await, so it can never wait for the pool on the loop itself.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 async def require_storefront(request: Request) -> None:

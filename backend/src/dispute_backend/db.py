@@ -49,6 +49,10 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    # Enough connections for the worker threads (8), the event loop's reads and the scheduler,
+    # so that none is opened and closed per request; per process.
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
 
@@ -67,16 +71,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
+            # Straight to the driver: BEGIN needs none of SQLAlchemy's statement handling,
+            # and every request pays for it.
+            driver = conn.connection.driver_connection
             if conn.get_execution_options().get("sqlite_immediate"):
                 writer.acquire()
                 conn.info["holds_writer"] = True
                 try:
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    driver.execute("BEGIN IMMEDIATE")
                 except BaseException:
                     _release(conn)
                     raise
             else:
-                conn.exec_driver_sql("BEGIN")
+                driver.execute("BEGIN")
 
         def _release(conn: Any) -> None:
             if conn.info.pop("holds_writer", False):
@@ -101,8 +108,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                     _release(conn)
 
         return engine
-    kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 10)
     # No pre-ping (a round trip per checkout); connections are recycled before servers or
     # proxies would drop them, and a dropped one fails one request, never a write half-done.
     kwargs.setdefault("pool_recycle", 1800)

@@ -61,11 +61,11 @@ def order_out(
     )
 
 
-def eligibility_out(order: Order, verdict: order_svc.Eligibility) -> s.EligibilityOut:
+def eligibility_out(order_id: str, verdict: order_svc.Eligibility) -> s.EligibilityOut:
     code = verdict.problem.value if verdict.problem else "eligible"
     sentence = rules.REASON_SENTENCES[verdict.problem or "eligible"]
     return s.EligibilityOut(
-        order_id=order.id,
+        order_id=order_id,
         eligible=verdict.eligible,
         reason_code=code,
         reason=sentence,
