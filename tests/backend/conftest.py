@@ -117,7 +117,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings, session: Session, clock: FrozenClock) -> Iterator[TestClient]:
-    app = create_app(settings, session_factory=None, clock=clock, start_scheduler=False)
+    app = create_app(settings, session_factory=None, clock=clock)
     assert rule_settings(settings) == RuleSettings()
 
     def test_session() -> Iterator[Session]:

@@ -57,7 +57,7 @@ def committed(engine: Engine) -> Iterator[str]:
 def race(
     calls: list[tuple[str, dict[str, object], dict[str, str]]], settings: Settings
 ) -> list[object]:
-    app = create_app(settings, clock=FrozenClock(f.NOW), start_scheduler=False)
+    app = create_app(settings, clock=FrozenClock(f.NOW))
     start = threading.Event()
     results: list[object] = [None] * len(calls)
 
@@ -80,7 +80,7 @@ def test_two_clients_modify_the_same_version(
     committed: str, settings: Settings, engine: Engine
 ) -> None:
     headers = f.buyer_headers(settings, BUYER)
-    with TestClient(create_app(settings, clock=FrozenClock(f.NOW), start_scheduler=False)) as c:
+    with TestClient(create_app(settings, clock=FrozenClock(f.NOW))) as c:
         body = {"order_id": committed, "reason": "damaged", "requested_outcome": "full_refund"}
         did = c.post("/api/v1/disputes", json=body, headers=headers | f.key("o")).json()["id"]
     path = f"/api/v1/disputes/{did}/proposal"

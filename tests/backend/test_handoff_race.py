@@ -58,7 +58,7 @@ def waiting_ticket(engine: Engine) -> Iterator[int]:
 def test_two_operators_claim_over_http_exactly_one_wins(
     waiting_ticket: int, settings: Settings, engine: Engine
 ) -> None:
-    app = create_app(settings, clock=FrozenClock(f.NOW), start_scheduler=False)
+    app = create_app(settings, clock=FrozenClock(f.NOW))
     start = threading.Event()
     results: dict[str, int] = {}
 

@@ -96,7 +96,7 @@ def test_health_is_503_problem_when_the_database_does_not_answer(settings: Setti
     from dispute_backend.app import create_app
 
     broken = settings.model_copy(update={"database_url": "sqlite:////nonexistent/dir/x.db"})
-    with TestClient(create_app(broken, start_scheduler=False)) as client:
+    with TestClient(create_app(broken)) as client:
         r = client.get("/health")
     assert r.status_code == 503
     assert r.json()["type"] == "https://disputes.example/problems/service-unavailable"

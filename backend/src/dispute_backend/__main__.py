@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from .settings import get_settings
 
@@ -51,12 +52,42 @@ def _outbox(to: str | None, last: int) -> None:
         print(mail.get("body", ""))
 
 
-def _serve(host: str, port: int, access_log: bool) -> None:
+def _serve(host: str, port: int, access_log: bool, workers: int | None) -> None:
     import uvicorn
 
-    from .app import create_app
+    from .app import create_app, rule_settings
+    from .clock import SystemClock
+    from .db import make_engine, make_session_factory
+    from .scheduler import Scheduler
 
-    uvicorn.run(create_app(), host=host, port=port, log_level="info", access_log=access_log)
+    settings = get_settings()
+    workers = workers or settings.http_workers
+    scheduler = None
+    if settings.scheduler_enabled:
+        # Started here, in the serving process, so it runs once however many HTTP workers
+        # there are: they never start one (create_app has no scheduler).
+        factory = make_session_factory(make_engine(settings.database_url, pool_size=1))
+        interval = settings.scheduler_interval_seconds
+        scheduler = Scheduler(factory, SystemClock(), rule_settings(settings), interval)
+        scheduler.start()
+    # uvloop and httptools: the fastest event loop and HTTP parser uvicorn has (pinned in
+    # pyproject.toml); named here so that a missing one fails loudly instead of falling back.
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "info",
+        "access_log": access_log,
+    }
+    try:
+        if workers == 1:
+            uvicorn.run(create_app(), **options)
+        else:  # each worker process imports the app factory afresh
+            uvicorn.run("dispute_backend.app:create_app", factory=True, workers=workers, **options)
+    finally:
+        if scheduler is not None:
+            scheduler.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--host", default="127.0.0.1")
     serve_p.add_argument("--port", type=int, default=8000)
     serve_p.add_argument("--no-access-log", action="store_true", help="do not log each request")
+    serve_p.add_argument(
+        "--workers", type=int, help="HTTP worker processes (default: HTTP_WORKERS, 2)"
+    )
     bench_p = sub.add_parser("bench", help="latency and throughput on SQLite and PostgreSQL")
     bench_p.add_argument("--databases", default="sqlite,postgresql")
     bench_p.add_argument("--requests", type=int, default=2000, help="per operation and level")
@@ -85,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "seed":
         _seed(args.reset)
     elif args.command == "serve":
-        _serve(args.host, args.port, not args.no_access_log)
+        _serve(args.host, args.port, not args.no_access_log, args.workers)
     elif args.command == "outbox":
         _outbox(args.to, args.last)
     elif args.command == "bench":

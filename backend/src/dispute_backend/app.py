@@ -18,7 +18,6 @@ from .auth import SessionDep
 from .clock import Clock, SystemClock
 from .db import make_engine, make_session_factory
 from .limits import BodySizeLimit
-from .scheduler import Scheduler
 from .settings import Settings, get_settings
 
 
@@ -37,26 +36,20 @@ def create_app(
     *,
     session_factory: sessionmaker[Session] | None = None,
     clock: Clock | None = None,
-    start_scheduler: bool | None = None,
 ) -> FastAPI:
+    """The HTTP service. It never starts the scheduler: `serve` runs that once, beside however
+    many processes of this app it starts (see scheduler.py)."""
     settings = settings or get_settings()
     factory = session_factory or make_session_factory(make_engine(settings.database_url))
     clk = clock or SystemClock()
     rs = rule_settings(settings)
-    run_scheduler = settings.scheduler_enabled if start_scheduler is None else start_scheduler
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Route bodies run in worker threads that share one GIL: a few threads keep the
         # CPU busy; forty just take turns and stretch every request's latency.
         to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
-        scheduler = None
-        if run_scheduler:
-            scheduler = Scheduler(factory, clk, rs, settings.scheduler_interval_seconds)
-            scheduler.start()
         yield
-        if scheduler is not None:
-            scheduler.stop()
 
     app = FastAPI(
         title="Marketplace dispute backend",

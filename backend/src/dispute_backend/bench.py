@@ -117,6 +117,10 @@ def _add_bench_orders(url: str, count: int) -> list[str]:
     return ids
 
 
+def _where(port: int) -> list[str]:
+    return ["--host", "127.0.0.1", "--port", str(port)]
+
+
 def _wait_healthy(base: str, server: subprocess.Popen[bytes]) -> None:
     for _ in range(300):
         if server.poll() is not None:
@@ -160,7 +164,7 @@ def _bench_one(
             log_path = os.environ.get("BENCH_SERVER_LOG", os.devnull)
             with open(log_path, "ab") as log:
                 server = subprocess.Popen(  # noqa: S603
-                    [python, "-m", "dispute_backend", *SERVE_ARGS, "--port", str(port)],
+                    [python, "-m", "dispute_backend", *SERVE_ARGS, *_where(port)],
                     env=env,
                     stdout=log,
                     stderr=log,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from datetime import UTC, datetime
 from typing import Any
@@ -48,6 +50,41 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def _lock_path(database: str | None) -> str | None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return f"{database}-writer.lock"
+
+
+class WriterLock:
+    """One SQLite writer at a time: among this process's threads (a thread lock), and among
+    the processes on the same database file (an exclusive flock on a file beside it, which the
+    kernel hands over at once, where SQLite's busy handler would sleep and retry)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._path is not None:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def release(self) -> None:
+        try:
+            if self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # Enough connections for the worker threads (8), the event loop's reads and the scheduler,
     # so that none is opened and closed per request; per process.
@@ -66,8 +103,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         # SQLite has one writer at a time and its busy handler polls with growing sleeps, so
-        # writers in this process queue on a lock instead (readers never wait, thanks to WAL).
-        writer = threading.Lock()
+        # writers queue on a lock instead (readers never wait, thanks to WAL).
+        writer = WriterLock(_lock_path(engine.url.database))
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:

@@ -1,9 +1,12 @@
 """Runs the time-driven transitions inside the service: once at start (catch-up), then
-every SCHEDULER_INTERVAL_SECONDS. Safe to run twice: each transition re-checks its state."""
+every SCHEDULER_INTERVAL_SECONDS. `serve` starts exactly one, in its own process, whatever the
+number of HTTP worker processes. Safe to run twice anyway (two `serve` on one database): each
+transition re-checks its state."""
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +44,7 @@ class Scheduler:
         self._thread = threading.Thread(target=self._loop, name="dispute-scheduler", daemon=True)
 
     def start(self) -> None:
+        log.info("scheduler started in process %d, every %g s", os.getpid(), self._interval)
         self._thread.start()
 
     def stop(self) -> None:

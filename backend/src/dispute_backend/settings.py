@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     handoff_presence_seconds: int = 60  # an operator is online this long after a heartbeat
     handoff_offline_answer: str = "within 24 hours"  # told to buyers when no one is online
 
+    # HTTP worker processes of `serve`: one per core here (2). Each has its own event loop,
+    # thread pool and connection pool; the scheduler runs once beside them.
+    http_workers: int = 2
     worker_threads: int = 8
     scheduler_enabled: bool = True
     scheduler_interval_seconds: float = 30.0
