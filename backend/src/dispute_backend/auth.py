@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import errors
-from .db import mark_write
+from .db import mark_read, mark_write
 from .models import Buyer, Operator, Seller
 from .services import accounts
 from .settings import Settings
@@ -133,11 +133,14 @@ def now_of(request: Request) -> datetime:
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request; a mutating request takes SQLite's write lock at BEGIN."""
+    """One session per request; a mutating request takes SQLite's write lock at BEGIN, a GET
+    (which never writes) runs without a transaction on PostgreSQL."""
     factory: sessionmaker[Session] = request.app.state.session_factory
     session = factory()
     if request.method in ("POST", "PUT", "PATCH", "DELETE"):
         mark_write(session)
+    elif request.method in ("GET", "HEAD"):
+        mark_read(session)
     try:
         yield session
     finally:

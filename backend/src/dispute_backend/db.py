@@ -165,3 +165,13 @@ def mark_write(session: Session) -> None:
     bind = session.get_bind()
     if isinstance(bind, Engine):
         session.bind = bind.execution_options(**WRITE)
+
+
+def mark_read(session: Session) -> None:
+    """For a request that only reads. On PostgreSQL its statements run in autocommit: no BEGIN
+    and ROLLBACK round trips, and each statement still sees one snapshot, as it does in a READ
+    COMMITTED transaction, so nothing visible changes. SQLite keeps its transaction, whose one
+    snapshot spans all the statements (and costs no round trip)."""
+    bind = session.get_bind()
+    if isinstance(bind, Engine) and bind.dialect.name == "postgresql":
+        session.bind = bind.execution_options(isolation_level="AUTOCOMMIT")
