@@ -28,12 +28,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from . import loadgen
 from .db import make_engine, make_session_factory
-from .models import Buyer, Order, ShippingStatus
+from .models import Buyer, Dispute, Order, ShippingStatus, public_dispute_id
 
 PG_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -42,6 +42,9 @@ LEVELS = (1, 16)
 OPERATIONS = ("health", "eligibility", "open", "get")
 TIME_LIMIT_S = 60.0
 WARM_UP = 200  # per operation and level, not counted: every worker process warms its caches
+# The orders belong to this many buyers, each with a realistic few dozen, taken in turn: one
+# buyer with thousands of orders would make the per-buyer queries (R9's counts) unrealistic.
+BUYERS = 50
 STOREFRONT = "bench-storefront-token-" + "x" * 16
 ASSISTANT = "bench-assistant-token-" + "y" * 16
 # What scripts/stack.py runs for `make run`, minus host and port: measure the real thing.
@@ -85,20 +88,26 @@ def _database(kind: str, workdir: str) -> Iterator[str]:
         admin.dispose()
 
 
-def _add_bench_orders(url: str, count: int) -> list[str]:
+def _add_bench_orders(url: str, count: int) -> list[tuple[str, str]]:
+    """`count` deliverable orders spread over BUYERS buyers: (buyer id, order id) pairs, in an
+    order that takes each buyer in turn."""
     engine = make_engine(url)
     now = datetime.now(UTC)
-    ids = [f"89{i:014d}" for i in range(count)]
+    pairs = [(f"bench-{i % BUYERS:02d}", f"89{i:014d}") for i in range(count)]
     with make_session_factory(engine)() as session:
-        session.add(
-            Buyer(id="bench", name="Bench Buyer", email="bench@example.com", created_at=now)
-        )
+        for b in range(BUYERS):
+            buyer_id = f"bench-{b:02d}"
+            session.add(
+                Buyer(
+                    id=buyer_id, name="Bench Buyer", email=f"{buyer_id}@example.com", created_at=now
+                )
+            )
         session.flush()
-        for order_id in ids:
+        for buyer_id, order_id in pairs:
             session.add(
                 Order(
                     id=order_id,
-                    buyer_id="bench",
+                    buyer_id=buyer_id,
                     seller_id="techhub",
                     title="Bench item",
                     amount=Decimal("25.00"),
@@ -114,7 +123,17 @@ def _add_bench_orders(url: str, count: int) -> list[str]:
             )
         session.commit()
     engine.dispose()
-    return ids
+    return pairs
+
+
+def _bench_disputes(url: str) -> list[tuple[str, str]]:
+    """(buyer id, public dispute id) of the disputes the bench opened."""
+    engine = make_engine(url)
+    with make_session_factory(engine)() as session:
+        stmt = select(Dispute.buyer_id, Dispute.id).where(Dispute.buyer_id.like("bench-%"))
+        rows = [(buyer_id, public_dispute_id(pk)) for buyer_id, pk in session.execute(stmt)]
+    engine.dispose()
+    return rows
 
 
 def _where(port: int) -> list[str]:
@@ -171,7 +190,7 @@ def _bench_one(
                 )
                 try:
                     _wait_healthy(f"http://127.0.0.1:{port}", server)
-                    results = _measure(kind, port, orders, per_level, operations, levels)
+                    results = _measure(kind, url, port, orders, per_level, operations, levels)
                 finally:
                     server.terminate()
                     server.wait(timeout=30)
@@ -197,47 +216,54 @@ def _drive(port: int, calls: list[loadgen.Call], clients: int) -> tuple[loadgen.
 
 def _measure(
     kind: str,
+    url: str,
     port: int,
-    orders: list[str],
+    orders: list[tuple[str, str]],
     per_level: int,
     operations: tuple[str, ...],
     levels: tuple[int, ...],
 ) -> list[Result]:
     base = f"http://127.0.0.1:{port}"
-    response = httpx.post(
-        f"{base}/api/v1/storefront/chat-tokens",
-        json={"buyer_id": "bench"},
-        headers={"Authorization": f"Bearer {STOREFRONT}"},
-    )
-    response.raise_for_status()
-    auth = {"Authorization": f"Bearer {ASSISTANT}", "X-Buyer-Token": response.json()["token"]}
+    auth: dict[str, dict[str, str]] = {}  # each buyer's headers, with their own chat token
+    for buyer_id in sorted({buyer_id for buyer_id, _ in orders}):
+        response = httpx.post(
+            f"{base}/api/v1/storefront/chat-tokens",
+            json={"buyer_id": buyer_id},
+            headers={"Authorization": f"Bearer {STOREFRONT}"},
+        )
+        response.raise_for_status()
+        token = response.json()["token"]
+        auth[buyer_id] = {"Authorization": f"Bearer {ASSISTANT}", "X-Buyer-Token": token}
     host = f"127.0.0.1:{port}"
     unused = iter(orders)
-    dispute_ids: list[str] = []
+    disputes: list[tuple[str, str]] = []
 
     def health(i: int) -> loadgen.Call:
         return loadgen.encode("GET", "/health", host=host)
 
     def eligibility(i: int) -> loadgen.Call:
-        path = f"/api/v1/orders/{orders[i % len(orders)]}/eligibility"
-        return loadgen.encode("GET", path, host=host, headers=auth)
+        buyer_id, order_id = orders[i % len(orders)]
+        path = f"/api/v1/orders/{order_id}/eligibility"
+        return loadgen.encode("GET", path, host=host, headers=auth[buyer_id])
 
     def open_(i: int) -> loadgen.Call:
+        buyer_id, order_id = next(unused)
         body = {
-            "order_id": next(unused),
+            "order_id": order_id,
             "reason": "damaged",
             "requested_outcome": "full_refund",
             "with_return": False,
             "description": "bench",
         }
-        headers = {**auth, "Idempotency-Key": uuid.uuid4().hex}
+        headers = {**auth[buyer_id], "Idempotency-Key": uuid.uuid4().hex}
         return loadgen.encode(
             "POST", "/api/v1/disputes", host=host, headers=headers, body=body, expect=201
         )
 
     def get(i: int) -> loadgen.Call:
-        path = f"/api/v1/disputes/{dispute_ids[i % len(dispute_ids)]}"
-        return loadgen.encode("GET", path, host=host, headers=auth)
+        buyer_id, dispute_id = disputes[i % len(disputes)]
+        path = f"/api/v1/disputes/{dispute_id}"
+        return loadgen.encode("GET", path, host=host, headers=auth[buyer_id])
 
     makers: dict[str, Callable[[int], loadgen.Call]] = {
         # "health" (one SELECT 1) is the floor: what the server and client cost with no work.
@@ -249,10 +275,8 @@ def _measure(
     results: list[Result] = []
     for name in operations:
         if name == "get":
-            listed = httpx.get(f"{base}/api/v1/disputes", headers=auth)
-            listed.raise_for_status()
-            dispute_ids[:] = [d["id"] for d in listed.json()]
-            if not dispute_ids:
+            disputes[:] = _bench_disputes(url)
+            if not disputes:
                 raise RuntimeError("get needs disputes: run open before it")
         make = makers[name]
         for clients in levels:
