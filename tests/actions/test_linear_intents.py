@@ -1,0 +1,79 @@
+"""The intent classifier: learns, persists as plain numbers, loads, agrees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from extensions.linear_intents import LinearIntentClassifier
+from extensions.sentence_embeddings import SentenceEmbeddingFeaturizer
+
+EXAMPLES = {
+    "report_not_received": [
+        "my package never arrived",
+        "the parcel still has not come",
+        "i did not receive my order",
+        "where is my parcel, it is late",
+        "tracking says delivered but nothing came",
+    ],
+    "contact_seller": [
+        "how do i message the seller",
+        "i want to talk to the shop",
+        "where can i write to the store",
+        "how to contact the seller",
+        "send a message to the vendor",
+    ],
+    "greet": ["hello", "hi there", "good morning", "hey", "hiya"],
+}
+
+
+def _messages(texts: list[str], intent: str | None = None) -> list[Message]:
+    data = [{TEXT: t, **({INTENT: intent} if intent else {})} for t in texts]
+    messages = [Message(data=d) for d in data]
+    SentenceEmbeddingFeaturizer("embeddings", {"alias": None}).process(messages)
+    return messages
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalModelStorage:
+    return LocalModelStorage(tmp_path)
+
+
+def test_learns_persists_and_loads(storage: LocalModelStorage) -> None:
+    resource = Resource("linear_intents")
+    context = ExecutionContext(GraphSchema({}), "test")
+    classifier = LinearIntentClassifier.create({}, storage, resource, context)
+    training = [m for intent, texts in EXAMPLES.items() for m in _messages(texts, intent)]
+    classifier.train(TrainingData(training))
+
+    unseen = ["my order did not turn up", "how can i reach the seller", "hi!"]
+    trained = classifier.process(_messages(unseen))
+    assert [m.get(INTENT)["name"] for m in trained] == [
+        "report_not_received",
+        "contact_seller",
+        "greet",
+    ]
+    ranking = trained[0].get(INTENT_RANKING_KEY)
+    assert len(ranking) == 3
+    assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0)
+    assert ranking == sorted(ranking, key=lambda r: -r["confidence"])
+
+    loaded = LinearIntentClassifier.load({}, storage, resource, context)
+    again = loaded.process(_messages(unseen))
+    for before, after in zip(trained, again, strict=True):
+        assert after.get(INTENT)["name"] == before.get(INTENT)["name"]
+        assert after.get(INTENT)["confidence"] == pytest.approx(before.get(INTENT)["confidence"])
+
+
+def test_an_untrained_model_leaves_messages_alone(storage: LocalModelStorage) -> None:
+    context = ExecutionContext(GraphSchema({}), "test")
+    classifier = LinearIntentClassifier.load({}, storage, Resource("missing"), context)
+    (message,) = classifier.process(_messages(["hello"]))
+    assert message.get(INTENT) is None
