@@ -1,5 +1,5 @@
-"""`serve` as `make run` starts it: HTTP worker processes, one scheduler, SQLite writers queued
-across processes, and the bench measuring exactly that command."""
+"""`serve` as `make run` starts it: HTTP worker processes, one scheduler, nothing left behind,
+SQLite writers queued across processes, and the bench measuring exactly that command."""
 
 from __future__ import annotations
 
@@ -34,6 +34,19 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                stat = (proc / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(proc.name))
+    return found
 
 
 def test_two_workers_and_exactly_one_scheduler(tmp_path: Path) -> None:
@@ -78,10 +91,15 @@ def test_two_workers_and_exactly_one_scheduler(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert states == {DisputeState.mediation}, "the scheduler did not run"
         time.sleep(1.0)  # a few more ticks
+        children = _children(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
         engine.dispose()
+    assert server.returncode == 0, output
+    assert len(children) >= 2
+    left = [pid for pid in children if Path(f"/proc/{pid}").exists()]
+    assert not left, f"left behind (even as zombies): {left}"
 
     schedulers = re.findall(r"scheduler started in process (\d+)", output)
     workers = re.findall(r"Started server process \[(\d+)\]", output)

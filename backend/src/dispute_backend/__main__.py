@@ -52,6 +52,17 @@ def _outbox(to: str | None, last: int) -> None:
         print(mail.get("body", ""))
 
 
+def _stop_resource_tracker() -> None:
+    """Stop and reap the helper process multiprocessing starts beside spawned workers, so that
+    serve leaves nothing behind when it exits (it would otherwise end a moment later, and
+    linger until init reaps it). Python 3.11 has no public call for this."""
+    from multiprocessing import resource_tracker
+
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
+
+
 def _serve(host: str, port: int, access_log: bool, workers: int | None) -> None:
     import uvicorn
 
@@ -85,6 +96,7 @@ def _serve(host: str, port: int, access_log: bool, workers: int | None) -> None:
             uvicorn.run(create_app(), **options)
         else:  # each worker process imports the app factory afresh
             uvicorn.run("dispute_backend.app:create_app", factory=True, workers=workers, **options)
+            _stop_resource_tracker()
     finally:
         if scheduler is not None:
             scheduler.stop()
