@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
 
-from .settings import get_settings
+from .settings import LOG_FORMAT, get_settings
 
 
 def _migrate() -> None:
@@ -52,56 +51,6 @@ def _outbox(to: str | None, last: int) -> None:
         print(mail.get("body", ""))
 
 
-def _stop_resource_tracker() -> None:
-    """Stop and reap the helper process multiprocessing starts beside spawned workers, so that
-    serve leaves nothing behind when it exits (it would otherwise end a moment later, and
-    linger until init reaps it). Python 3.11 has no public call for this."""
-    from multiprocessing import resource_tracker
-
-    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
-    if stop is not None:
-        stop()
-
-
-def _serve(host: str, port: int, access_log: bool, workers: int | None) -> None:
-    import uvicorn
-
-    from .app import create_app, rule_settings
-    from .clock import SystemClock
-    from .db import make_engine, make_session_factory
-    from .scheduler import Scheduler
-
-    settings = get_settings()
-    workers = workers or settings.http_workers
-    scheduler = None
-    if settings.scheduler_enabled:
-        # Started here, in the serving process, so it runs once however many HTTP workers
-        # there are: they never start one (create_app has no scheduler).
-        factory = make_session_factory(make_engine(settings.database_url, pool_size=1))
-        interval = settings.scheduler_interval_seconds
-        scheduler = Scheduler(factory, SystemClock(), rule_settings(settings), interval)
-        scheduler.start()
-    # uvloop and httptools: the fastest event loop and HTTP parser uvicorn has (pinned in
-    # pyproject.toml); named here so that a missing one fails loudly instead of falling back.
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "log_level": "info",
-        "access_log": access_log,
-    }
-    try:
-        if workers == 1:
-            uvicorn.run(create_app(), **options)
-        else:  # each worker process imports the app factory afresh
-            uvicorn.run("dispute_backend.app:create_app", factory=True, workers=workers, **options)
-            _stop_resource_tracker()
-    finally:
-        if scheduler is not None:
-            scheduler.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dispute_backend")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,13 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     outbox_p.add_argument("--last", type=int, default=5, help="how many (0: all)")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if args.command == "migrate":
         _migrate()
     elif args.command == "seed":
         _seed(args.reset)
     elif args.command == "serve":
-        _serve(args.host, args.port, not args.no_access_log, args.workers)
+        from .serve import serve
+
+        serve(
+            host=args.host, port=args.port, access_log=not args.no_access_log, workers=args.workers
+        )
     elif args.command == "outbox":
         _outbox(args.to, args.last)
     elif args.command == "bench":

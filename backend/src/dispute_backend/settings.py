@@ -21,6 +21,8 @@ DEV_STOREFRONT_TOKEN = "dev-storefront-token"  # noqa: S105
 DEV_CONSOLE_TOKEN = "dev-console-token"  # noqa: S105
 DEV_CHAT_SECRET = "dev-chat-token-secret-change-me-in-production"  # noqa: S105
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
 _PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "todo", "xxx"}
 
 
