@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
@@ -13,6 +15,7 @@ from dispute_backend.migrate import upgrade
 from dispute_backend.models import AbuseReview, Dispute, Order
 from dispute_backend.rules import RuleSettings
 from dispute_backend.seed import has_data, seed, wipe
+from dispute_backend.services import disputes
 from dispute_backend.settings import Settings
 
 
@@ -100,3 +103,49 @@ def test_health_is_503_problem_when_the_database_does_not_answer(settings: Setti
         r = client.get("/health")
     assert r.status_code == 503
     assert r.json()["type"] == "https://disputes.example/problems/service-unavailable"
+
+
+def test_reading_one_dispute_shows_what_the_list_shows(
+    client: TestClient, settings: Settings, seeded: Session
+) -> None:
+    """GET /disputes/{id} reads plain columns in one statement; the list goes through the ORM.
+    Both must render every demo dispute identically: in negotiation with a seller's counter, in
+    mediation, decided by the platform, ended by agreement, cancelled."""
+    in_state = {
+        d.state: d for d in seeded.scalars(select(Dispute).where(Dispute.buyer_id == "carla"))
+    }
+    negotiating, decided = in_state["negotiation"], in_state["mediation"]
+    disputes.seller_counter(
+        seeded,
+        dispute=negotiating,
+        seller_id=negotiating.seller_id,
+        expected_version=negotiating.version,
+        refund_amount=Decimal("10.00"),
+        with_return=True,
+        note="half, with the item back",
+        now=f.NOW,
+    )
+    disputes.platform_decide(
+        seeded,
+        dispute=decided,
+        operator_id="op-marta",
+        expected_version=decided.version,
+        refund_amount=Decimal("5.00"),
+        with_return=False,
+        note="partly",
+        now=f.NOW,
+    )
+    seeded.commit()
+    shown = 0
+    for buyer in ("carla", "diego", "erin"):
+        headers = f.buyer_headers(settings, buyer)
+        listed = client.get("/api/v1/disputes", headers=headers).json()
+        assert listed
+        for item in listed:
+            one = client.get(f"/api/v1/disputes/{item['id']}", headers=headers)
+            assert one.status_code == 200
+            assert one.json() == item
+            shown += 1
+    assert shown == 29
+    parties = {p.party for d in seeded.scalars(select(Dispute)) for p in d.proposals}
+    assert parties == {"buyer", "seller", "platform"}

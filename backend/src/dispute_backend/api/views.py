@@ -23,6 +23,7 @@ from ..models import (
     ProposalStatus,
     public_dispute_id,
 )
+from ..services import disputes as dispute_svc
 from ..services import orders as order_svc
 from . import schemas as s
 
@@ -77,7 +78,7 @@ def eligibility_out(order_id: str, verdict: order_svc.Eligibility) -> s.Eligibil
     )
 
 
-def proposal_out(p: Proposal) -> s.ProposalOut:
+def proposal_out(p: Proposal | dispute_svc.ProposalRecord) -> s.ProposalOut:
     return s.ProposalOut(
         id=p.id,
         party=p.party,
@@ -90,7 +91,7 @@ def proposal_out(p: Proposal) -> s.ProposalOut:
     )
 
 
-def _latest(d: Dispute, party: Party) -> s.ProposalOut | None:
+def _latest(d: dispute_svc.DisputeRecord, party: Party) -> s.ProposalOut | None:
     for p in reversed(d.proposals):
         if p.party is party:
             return proposal_out(p)
@@ -98,7 +99,7 @@ def _latest(d: Dispute, party: Party) -> s.ProposalOut | None:
 
 
 def buyer_next_actions(
-    session: Session, d: Dispute, *, now: datetime, rs: rules.RuleSettings
+    session: Session, d: dispute_svc.DisputeRecord, *, now: datetime, rs: rules.RuleSettings
 ) -> list[s.NextAction]:
     if d.state is not DisputeState.ended:
         actions: list[s.NextAction] = ["modify_proposal", "cancel", "upload_evidence"]
@@ -110,8 +111,9 @@ def buyer_next_actions(
         return actions
     if d.outcome is Outcome.cancelled:
         buyer = session.get(Buyer, d.buyer_id)
-        if buyer is not None:
-            verdict = order_svc.eligibility(session, buyer=buyer, order=d.order, now=now, rs=rs)
+        order = session.get(Order, d.order_id)
+        if buyer is not None and order is not None:
+            verdict = order_svc.eligibility(session, buyer=buyer, order=order, now=now, rs=rs)
             if verdict.eligible:
                 return ["open_new_dispute", "send_message"]
         return ["send_message"]
@@ -121,13 +123,23 @@ def buyer_next_actions(
 
 def dispute_out(
     session: Session,
-    d: Dispute,
+    dispute: Dispute | dispute_svc.DisputeRecord,
     *,
     now: datetime,
     rs: rules.RuleSettings,
     next_actions: list[s.NextAction] | None = None,
 ) -> s.DisputeOut:
-    window = order_svc.window_for(d.order, rs)
+    d = (
+        dispute
+        if isinstance(dispute, dispute_svc.DisputeRecord)
+        else dispute_svc.record_of(dispute)
+    )
+    window = rules.protection_window(
+        tracking_added_at=d.order_tracking_added_at,
+        receipt_confirmed_at=d.order_receipt_confirmed_at,
+        shipping_deadline=d.order_shipping_deadline,
+        rules=rs,
+    )
     resolution = None
     if d.state is DisputeState.ended and d.resolution and d.outcome and d.ended_at:
         resolution = s.ResolutionOut(
@@ -143,9 +155,9 @@ def dispute_out(
     return s.DisputeOut(
         id=d.public_id,
         order_id=d.order_id,
-        order_title=d.order.title,
-        order_amount=money(d.order.amount),
-        currency=d.order.currency,
+        order_title=d.order_title,
+        order_amount=money(d.order_amount),
+        currency=d.currency,
         reason=d.reason,
         description=d.description,
         state=d.state,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, defaultload, joinedload
+from sqlalchemy.orm import Session
 
 from .. import errors, rules
 from ..models import (
@@ -26,6 +27,7 @@ from ..models import (
     RequestedOutcome,
     Resolution,
     parse_dispute_id,
+    public_dispute_id,
 )
 from . import abuse, events, orders
 
@@ -181,28 +183,114 @@ def _end(
 # --- reading -------------------------------------------------------------------------------
 
 
-# The buyer's row, and the dispute only if it is theirs, with its order and proposals (a few
-# rows, one per proposal). Built once, like every statement on a hot read path.
+@dataclass(frozen=True)
+class ProposalRecord:
+    id: int
+    party: Party
+    refund_amount: Decimal
+    with_return: bool
+    request: str
+    status: ProposalStatus
+    created_at: datetime
+    decided_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DisputeRecord:
+    """A dispute as it is shown: plain values read for display, no ORM object behind them.
+    views.dispute_out renders this; an ORM Dispute is turned into one by record_of."""
+
+    id: int
+    order_id: str
+    buyer_id: str
+    reason: DisputeReason
+    description: str
+    requested_outcome: RequestedOutcome
+    state: DisputeState
+    outcome: Outcome | None
+    resolution: Resolution | None
+    resolved_refund_amount: Decimal | None
+    resolved_with_return: bool | None
+    opened_at: datetime
+    negotiation_ends_at: datetime
+    mediation_started_at: datetime | None
+    ended_at: datetime | None
+    version: int
+    order_title: str
+    order_amount: Decimal
+    currency: str
+    order_tracking_added_at: datetime | None
+    order_receipt_confirmed_at: datetime | None
+    order_shipping_deadline: datetime
+    proposals: tuple[ProposalRecord, ...]
+
+    @property
+    def public_id(self) -> str:
+        return public_dispute_id(self.id)
+
+
+_DISPUTE_FIELDS = tuple(f.name for f in fields(DisputeRecord))[:16]  # id ... version
+_ORDER_FIELDS = {
+    "order_title": Order.title,
+    "order_amount": Order.amount,
+    "currency": Order.currency,
+    "order_tracking_added_at": Order.tracking_added_at,
+    "order_receipt_confirmed_at": Order.receipt_confirmed_at,
+    "order_shipping_deadline": Order.shipping_deadline,
+}
+_PROPOSAL_FIELDS = tuple(f.name for f in fields(ProposalRecord))
+
+
+def record_of(dispute: Dispute) -> DisputeRecord:
+    order = dispute.order
+    return DisputeRecord(
+        **{name: getattr(dispute, name) for name in _DISPUTE_FIELDS},
+        **{name: getattr(order, column.key) for name, column in _ORDER_FIELDS.items()},
+        proposals=tuple(
+            ProposalRecord(**{name: getattr(p, name) for name in _PROPOSAL_FIELDS})
+            for p in dispute.proposals
+        ),
+    )
+
+
+# The buyer's row, and the dispute only if it is theirs, with its order and one row per
+# proposal: one statement (one snapshot), plain columns, no ORM objects to build. Loading the
+# same through the ORM cost a get request a quarter of its CPU.
 _BUYER_DISPUTE = (
-    select(Buyer.id, Dispute)
+    select(
+        Buyer.id.label("buyer"),
+        *(getattr(Dispute, name).label(name) for name in _DISPUTE_FIELDS),
+        *(column.label(name) for name, column in _ORDER_FIELDS.items()),
+        *(getattr(Proposal, name).label("p_" + name) for name in _PROPOSAL_FIELDS),
+    )
     .select_from(Buyer)
     .outerjoin(Dispute, and_(Dispute.id == bindparam("pk"), Dispute.buyer_id == Buyer.id))
+    .outerjoin(Order, Order.id == Dispute.order_id)
+    .outerjoin(Proposal, Proposal.dispute_id == Dispute.id)
     .where(Buyer.id == bindparam("buyer_id"))
-    .options(defaultload(Dispute.order).lazyload(Order.seller), joinedload(Dispute.proposals))
+    .order_by(Proposal.id)
 )
 
 
-def read_for_buyer(session: Session, *, buyer_id: str, public_id: str) -> Dispute:
-    """get_for_buyer's read path: the buyer check and the dispute in one statement."""
+def read_for_buyer(session: Session, *, buyer_id: str, public_id: str) -> DisputeRecord:
+    """get_for_buyer's read path: the buyer check and the whole dispute in one statement."""
     pk = parse_dispute_id(public_id)
     params = {"buyer_id": buyer_id, "pk": pk or 0}
-    row = session.execute(_BUYER_DISPUTE, params).unique().one_or_none()
-    if row is None:
+    rows = [row._mapping for row in session.connection().execute(_BUYER_DISPUTE, params)]
+    if not rows:
         raise errors.BuyerTokenInvalid("The chat token names an unknown buyer.")
-    if row.Dispute is None:
+    first = rows[0]
+    if first["id"] is None:
         raise errors.DisputeNotFound(f"No dispute {public_id} in your account.")
-    dispute: Dispute = row.Dispute
-    return dispute
+    return DisputeRecord(
+        **{name: first[name] for name in _DISPUTE_FIELDS},
+        **{name: first[name] for name in _ORDER_FIELDS},
+        proposals=tuple(
+            ProposalRecord(**{name: row["p_" + name] for name in _PROPOSAL_FIELDS})
+            for row in rows
+            if row["p_id"] is not None
+        ),
+    )
 
 
 def get_for_buyer(session: Session, *, buyer_id: str, public_id: str) -> Dispute:
