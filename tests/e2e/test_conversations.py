@@ -138,8 +138,11 @@ def test_a_forged_chat_token_is_refused(stack: RunningStack) -> None:
 
 def test_not_understood_twice_offers_a_person(stack: RunningStack) -> None:
     chat = talk(stack, "alice")
-    first = chat.say("blorf snargle wibble")
-    assert "rephrase" in first.lower()
+    # Gibberish is either not understood ("rephrase") or read as out of
+    # scope; both answers say what the bot can do, and both count as a miss.
+    first = chat.say("blorf snargle wibble").lower()
+    assert "rephrase" in first or "not something i can help with" in first
+    assert "talk to a person" not in first
     second = chat.say("zzzq qqq vvvx")
     assert "talk to a person" in second.lower()
 
