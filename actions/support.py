@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import BackendAction, latest_intent
@@ -63,11 +63,32 @@ def consecutive_misses(tracker: Tracker) -> int:
     return count
 
 
+PERSON_PAYLOAD = "/request_human"
+
+
+def person_just_offered(tracker: Tracker) -> bool:
+    """Did the bot's last answer, before this message, offer a person (a button)?"""
+    seen_user = False
+    for event in reversed(tracker.events):
+        kind = event.get("event")
+        if kind == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif kind == "bot" and seen_user:
+            buttons = (event.get("data") or {}).get("buttons") or []
+            if any(b.get("payload") == PERSON_PAYLOAD for b in buttons):
+                return True
+    return False
+
+
 class ActionHandleFallback(Action):
     """A message the bot cannot handle: not understood, or out of scope.
 
     The first time, it says what it can do (out of scope) or asks to rephrase,
-    with suggestions; the second time in a row it offers a person.
+    with suggestions; the second time in a row it offers a person. A typed
+    "yes" or "no" right after any offer of a person (the button's question)
+    is taken as the answer to it.
     """
 
     NAME = "action_handle_fallback"
@@ -78,10 +99,16 @@ class ActionHandleFallback(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        intent = latest_intent(tracker)
+        if intent in ("affirm", "deny") and person_just_offered(tracker):
+            if intent == "affirm":
+                return [FollowupAction("action_request_handoff")]
+            dispatcher.utter_message(response="utter_anything_else")
+            return [SlotSet("handoff_reason", None)]
         if consecutive_misses(tracker) >= 2:
             dispatcher.utter_message(response="utter_offer_human")
             return [SlotSet("handoff_reason", "not_understood")]
-        if latest_intent(tracker) == "out_of_scope":
+        if intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         else:
             dispatcher.utter_message(response="utter_ask_rephrase", buttons=SUGGESTIONS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.delivery import ActionCheckDelivery
@@ -83,6 +83,42 @@ async def test_first_miss_asks_to_rephrase_second_offers_a_person(
     events = await ActionHandleFallback().run(again, twice, {})
     assert responses(again) == ["utter_offer_human"]
     assert SlotSet("handoff_reason", "not_understood") in events
+
+
+def offered_a_person() -> list[dict[str, object]]:
+    return [user_event("how are my disputes going?", intent="check_dispute_status"),
+            {"event": "bot", "text": "Sorry, I can't reach our dispute system right now.",
+             "data": {"buttons": [{"title": "Talk to a person", "payload": "/request_human"}]}},
+            {"event": "action", "name": "action_listen"}]  # fmt: skip
+
+
+async def test_a_typed_yes_to_the_offer_of_a_person_hands_over(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    tracker = make_tracker(text="yes", intent="affirm", events=offered_a_person())
+    events = await ActionHandleFallback().run(dispatcher, tracker, {})
+    assert events == [FollowupAction("action_request_handoff")]
+    assert responses(dispatcher) == []
+
+
+async def test_a_typed_no_to_the_offer_of_a_person_moves_on(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    tracker = make_tracker(text="no thanks", intent="deny", events=offered_a_person())
+    events = await ActionHandleFallback().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_anything_else"]
+    assert SlotSet("handoff_reason", None) in events
+
+
+async def test_a_yes_long_after_an_offer_is_not_taken_as_its_answer(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    greeted = [user_event("hello", intent="greet"), {"event": "bot", "text": "Hi!"},
+               {"event": "action", "name": "action_listen"}]  # fmt: skip
+    later = [*offered_a_person(), *greeted]
+    tracker = make_tracker(text="yes", intent="affirm", events=later)
+    await ActionHandleFallback().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_ask_rephrase"]
 
 
 async def test_out_of_scope_says_what_the_bot_does(dispatcher: CollectingDispatcher) -> None:
