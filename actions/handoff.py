@@ -99,7 +99,7 @@ class ActionRequestHandoff(HandoffAware):
         except BackendError as error:
             logger.warning("handoff for %s (%s) failed: %s", tracker.sender_id, reason, error)
             dispatcher.utter_message(response="utter_handoff_failed")
-            return []
+            return [LISTEN]  # said what to do instead; nothing more this turn
         logger.info("handoff %s for %s: %s, %s, position %s", ticket.ticket_id,
                     tracker.sender_id, reason, ticket.state, ticket.position)  # fmt: skip
         announce(dispatcher, ticket)

@@ -67,10 +67,16 @@ PERSON_PAYLOAD = "/request_human"
 
 
 def person_just_offered(tracker: Tracker) -> bool:
-    """Did the bot's last answer, before this message, offer a person (a button)?"""
+    """Did the bot's last answer, before this message, offer a person (a button)?
+
+    Only as the first answer to the message: once an action has run for it
+    (the handoff itself, say), the offer has been taken up.
+    """
     seen_user = False
     for event in reversed(tracker.events):
         kind = event.get("event")
+        if kind == "action" and not seen_user and event.get("name") != "action_listen":
+            return False
         if kind == "user":
             if seen_user:
                 return False

@@ -101,6 +101,15 @@ async def test_a_typed_yes_to_the_offer_of_a_person_hands_over(
     assert responses(dispatcher) == []
 
 
+async def test_the_offer_is_taken_up_once_per_message(dispatcher: CollectingDispatcher) -> None:
+    tried = [*offered_a_person(), user_event("yes", intent="affirm"),
+             {"event": "action", "name": "action_request_handoff"}]  # fmt: skip
+    tracker = make_tracker(text="yes", intent="affirm", events=tried[:-2])
+    tracker.events.append(tried[-1])  # the handoff already ran for this "yes"
+    events = await ActionHandleFallback().run(dispatcher, tracker, {})
+    assert FollowupAction("action_request_handoff") not in events
+
+
 async def test_a_typed_no_to_the_offer_of_a_person_moves_on(
     dispatcher: CollectingDispatcher,
 ) -> None:

@@ -101,7 +101,9 @@ async def test_backend_down_apologises_and_does_not_pause(
         dispatcher, make_tracker({"handoff_reason": "backend_unavailable"}), DOMAIN
     )
     assert responses(dispatcher) == ["utter_handoff_failed"]
-    assert events == []
+    assert ConversationPaused() not in events
+    # The turn ends there: nothing else is predicted after the apology.
+    assert [e.get("name") for e in events] == ["action_listen"]
 
 
 def with_history(slots: dict[str, Any]) -> Tracker:
