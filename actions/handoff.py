@@ -23,6 +23,7 @@ from rasa_sdk.events import (
     ActionExecuted,
     ConversationPaused,
     EventType,
+    FollowupAction,
     Restarted,
     SessionStarted,
     SlotSet,
@@ -99,7 +100,9 @@ class ActionRequestHandoff(HandoffAware):
         except BackendError as error:
             logger.warning("handoff for %s (%s) failed: %s", tracker.sender_id, reason, error)
             dispatcher.utter_message(response="utter_handoff_failed")
-            return [LISTEN]  # said what to do instead; nothing more this turn
+            # It said what to do instead: nothing more this turn (an event alone
+            # would not stop Rasa predicting; a follow-up action_listen does).
+            return [FollowupAction("action_listen")]
         logger.info("handoff %s for %s: %s, %s, position %s", ticket.ticket_id,
                     tracker.sender_id, reason, ticket.state, ticket.position)  # fmt: skip
         announce(dispatcher, ticket)

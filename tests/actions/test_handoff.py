@@ -9,6 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import (
     ActionExecuted,
     ConversationPaused,
+    FollowupAction,
     Restarted,
     SessionStarted,
     SlotSet,
@@ -103,7 +104,7 @@ async def test_backend_down_apologises_and_does_not_pause(
     assert responses(dispatcher) == ["utter_handoff_failed"]
     assert ConversationPaused() not in events
     # The turn ends there: nothing else is predicted after the apology.
-    assert [e.get("name") for e in events] == ["action_listen"]
+    assert events == [FollowupAction("action_listen")]
 
 
 def with_history(slots: dict[str, Any]) -> Tracker:
