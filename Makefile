@@ -99,7 +99,7 @@ test-e2e: setup model ## the whole stack over HTTP and in headless Chromium
 
 test: lint typecheck validate test-actions test-backend test-stories test-e2e ## everything CI runs
 
-bench-backend: setup ## backend latency and throughput (SQLite and PostgreSQL)
+bench-backend: setup ## backend p50/p95 and req/s, 1 and 16 clients, SQLite and PostgreSQL (about 2.5 minutes)
 	backend/.venv/bin/python -m dispute_backend bench
 
 eval-nlu: setup ## NLU 5-fold cross-validation: per-label F1, macro-F1 (about half an hour)
