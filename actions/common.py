@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
+import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -138,6 +139,35 @@ def reason_from_text(text: str) -> str | None:
     for reason in _REASON_ORDER:
         if any(word in lowered for word in REASON_WORDS[reason]):
             return reason
+    return None
+
+
+_NEGATION = (
+    r"\b(?:no need to|no(?!,)|not|never|without|don'?t|do not|won'?t|will not|can'?t|cannot"
+    r"|rather not)\b"
+)
+# "no, I keep it" says no to the question, not to keeping; so "no" negates only a return.
+_VERB_NEGATION = r"\b(?:not|never|don'?t|do not|won'?t|will not|can'?t|cannot)\b"
+_WITHIN_A_FEW_WORDS = r"(?:\W+\w+'?\w*){0,4}?\W+"
+_SEND_BACK = r"(?:return\w*|send\w*|ship\w*|post\w*|mail\w*)\b"
+# Ordered: the first pattern that matches decides; None means "not about the return".
+_RETURN_CHOICES = (
+    (re.compile(_VERB_NEGATION + _WITHIN_A_FEW_WORDS + r"keep", re.IGNORECASE), True),
+    (re.compile(r"\bkeep\w*\b", re.IGNORECASE), False),
+    (re.compile(_NEGATION + _WITHIN_A_FEW_WORDS + _SEND_BACK, re.IGNORECASE), False),
+    (re.compile(r"\b" + _SEND_BACK, re.IGNORECASE), True),
+)
+
+
+def return_choice_from_text(text: str) -> bool | None:
+    """Whether a typed answer sends the item back (True), keeps it (False), or says neither.
+
+    For answers typed instead of clicked at "Will you send the item back?":
+    "yes, I'll return them", "I'd rather keep it", "I won't ship it back".
+    """
+    for pattern, returns_item in _RETURN_CHOICES:
+        if pattern.search(text):
+            return returns_item
     return None
 
 

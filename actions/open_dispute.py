@@ -31,10 +31,12 @@ from actions.common import (
     format_date,
     format_money,
     idempotency_key,
+    latest_intent,
     normalise_order_id,
     not_identified_response,
     parse_amount,
     reason_from_text,
+    return_choice_from_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -342,6 +344,18 @@ class ValidateDisputeForm(FormValidationAction):
         if order is not None and amount == order.amount:
             return {"refund_amount": None, "requested_outcome": "full_refund"}
         return {"refund_amount": str(amount)}
+
+    def extract_with_return(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """A typed answer to "Will you send the item back?" ("I'll keep it", "yes, I'll
+        return them"): the domain fills the slot from yes/no only."""
+        if tracker.get_slot("requested_slot") != "with_return" or latest_intent(tracker) in (
+            "affirm", "deny", "stop", "request_human",
+        ):  # fmt: skip
+            return {}
+        choice = return_choice_from_text(tracker.latest_message.get("text") or "")
+        return {} if choice is None else {"with_return": choice}
 
     def validate_with_return(
         self,

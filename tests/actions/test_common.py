@@ -9,6 +9,7 @@ from actions.common import (
     normalise_order_id,
     parse_amount,
     reason_from_text,
+    return_choice_from_text,
 )
 from extensions.entities import extract
 from tests.actions.conftest import make_tracker, user_event
@@ -89,6 +90,18 @@ def test_normalise_order_id() -> None:
 )  # fmt: skip
 def test_reason_from_free_text(text: str, reason: str | None) -> None:
     assert reason_from_text(text) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "returns_item"),
+    [("yes, i'll return them", True), ("I can send it back", True), ("ok, shipping it back", True),
+     ("I don't want to keep it", True), ("i'll keep it", False), ("no return please", False),
+     ("no, I keep them", False), ("i prefer not to return it", False),
+     ("I won't send anything back", False), ("no need to post it back", False),
+     ("15 euros", None), ("hmm", None)],
+)  # fmt: skip
+def test_return_choice_from_free_text(text: str, returns_item: bool | None) -> None:
+    assert return_choice_from_text(text) is returns_item
 
 
 def test_format_date() -> None:

@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import ChannelAccountNotLinked
+from actions.manage_dispute import ValidateDisputeChangeForm
 from actions.open_dispute import ActionAskOrderId, ActionOpenDispute, ValidateDisputeForm
 from tests.actions.conftest import make_tracker, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
@@ -134,6 +135,32 @@ async def test_the_other_order_asks_for_the_order_again(
         assert responses(dispatcher) == ["utter_order_correction"]
     else:
         assert SlotSet("order_id", None) not in events
+
+
+@pytest.mark.parametrize("form", [ValidateDisputeForm, ValidateDisputeChangeForm])
+@pytest.mark.parametrize(
+    ("text", "intent", "events"),
+    [("yes, i'll return them", "inform", [SlotSet("with_return", True)]),
+     ("I'd rather keep it", "inform", [SlotSet("with_return", False)]),
+     ("14 euros", "inform", []),
+     # A yes or no is the domain's mapping; "stop" leaves the form.
+     ("no, I keep it", "deny", []), ("stop, I'll keep it", "stop", [])],
+)  # fmt: skip
+async def test_a_typed_return_choice_fills_the_return_question(
+    form: type[ValidateDisputeForm],
+    text: str,
+    intent: str,
+    events: list[SlotSet],
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "15.00"}
+    form_name = form(backend).name().removeprefix("validate_")
+    tracker = make_tracker(slots, text=text, intent=intent, active_loop=form_name,
+                           requested_slot="with_return")  # fmt: skip
+    domain = {"forms": {form_name: {"required_slots": [*slots, "with_return"]}}}
+    assert await form(backend).run(dispatcher, tracker, domain) == events
+    assert responses(dispatcher) == []
 
 
 async def test_full_refund_skips_the_amount_and_not_received_skips_the_return(

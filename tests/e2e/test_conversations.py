@@ -53,7 +53,8 @@ def test_open_modify_check_and_cancel_a_dispute(stack: RunningStack) -> None:
     chat.say("I want to change my dispute")
     chat.say(EARBUDS)
     chat.say("full refund")
-    assert "Change your proposal" in chat.say("yes")
+    # Typed, not clicked: the return choice is read from the words.
+    assert "Change your proposal" in chat.say("ok I will send them back to the seller")
     assert "now a refund of 49.90 EUR" in chat.say("yes")
     dispute = stack.buyer_get(chat.token or "", f"/disputes/{dispute['id']}")
     assert dispute["proposals"]["buyer"]["refund_amount"] == "49.90"
