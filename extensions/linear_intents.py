@@ -10,7 +10,8 @@ which the FallbackClassifier's threshold relies on.
 Why not DIET for intents: on this data and the same features, 5-fold
 cross-validation gave DIET a macro-F1 of 0.75 against 0.93 for this model,
 which also trains in seconds instead of minutes and classifies a message in
-well under a millisecond. DIET still extracts the learned entities.
+well under a millisecond (the scores are computed straight from the
+coefficients; scikit-learn's per-call checks cost ten times the arithmetic).
 
 The trained model is kept as plain numbers (vocabularies, IDF weights and
 coefficients in JSON and NumPy files), so loading a model never unpickles
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -86,6 +88,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self._model_storage = model_storage
         self._resource = resource
         self._vectorisers = vectorisers or {}
+        self._analysers = {kind: v.build_analyzer() for kind, v in self._vectorisers.items()}
         self._model = model
 
     @classmethod
@@ -126,6 +129,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             logger.warning("LinearIntentClassifier needs at least two intents; not trained.")
             return self._resource
         self._vectorisers = {kind: _vectoriser(kind) for kind in ANALYSERS}
+        self._analysers = {kind: v.build_analyzer() for kind, v in self._vectorisers.items()}
         features = self._features(examples, fit=True)
         self._model = LogisticRegression(C=self._config["C"], max_iter=5000)
         self._model.fit(features, labels)
@@ -180,13 +184,41 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     # -- inference --------------------------------------------------------
 
+    def _probabilities(self, message: Message) -> np.ndarray:
+        """What `predict_proba` gives for one message, from the coefficients directly."""
+        assert self._model is not None
+        text = normalise(message.get(TEXT))
+        coefficients = self._model.coef_
+        scores = self._model.intercept_.astype(np.float64)
+        offset = 0
+        for kind in ANALYSERS:
+            vectoriser = self._vectorisers[kind]
+            vocabulary, idf = vectoriser.vocabulary_, vectoriser.idf_
+            counts = Counter(
+                index for index in map(vocabulary.get, self._analysers[kind](text))
+                if index is not None
+            )  # fmt: skip
+            if counts:
+                columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+                frequencies = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+                weights = (1.0 + np.log(frequencies)) * idf[columns]  # sublinear TF-IDF
+                scores += coefficients[:, offset + columns] @ (weights / np.linalg.norm(weights))
+            offset += len(idf)
+        sentence = self._sentence_vector(message) * self._config["embedding_weight"]
+        scores += coefficients[:, offset:] @ sentence
+        if len(scores) == 1:  # two intents: one binary logistic score
+            positive = 1.0 / (1.0 + np.exp(-scores[0]))
+            return np.array([1.0 - positive, positive])
+        exponentials = np.exp(scores - scores.max())
+        return exponentials / exponentials.sum()
+
     def process(self, messages: list[Message]) -> list[Message]:
         with_text = [m for m in messages if m.get(TEXT)]
         if self._model is None or not with_text:
             return messages
-        probabilities = self._model.predict_proba(self._features(with_text))
         classes = self._model.classes_
-        for message, row in zip(with_text, probabilities, strict=True):
+        for message in with_text:
+            row = self._probabilities(message)
             order = np.argsort(row)[::-1][:LABEL_RANKING_LENGTH]
             ranking = [{"name": str(classes[i]), "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)

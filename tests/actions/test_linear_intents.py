@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -70,6 +71,18 @@ def test_learns_persists_and_loads(storage: LocalModelStorage) -> None:
     for before, after in zip(trained, again, strict=True):
         assert after.get(INTENT)["name"] == before.get(INTENT)["name"]
         assert after.get(INTENT)["confidence"] == pytest.approx(before.get(INTENT)["confidence"])
+
+
+@pytest.mark.parametrize("intents", [["report_not_received", "contact_seller", "greet"],
+                                     ["report_not_received", "greet"]])  # fmt: skip
+def test_the_fast_scores_are_scikit_learns(storage: LocalModelStorage, intents: list[str]) -> None:
+    context = ExecutionContext(GraphSchema({}), "test")
+    classifier = LinearIntentClassifier.create({}, storage, Resource("fast"), context)
+    classifier.train(TrainingData([m for i in intents for m in _messages(EXAMPLES[i], i)]))
+    texts = ["my order did not turn up turn up", "hi", "zzz", "how can i reach the seller?"]
+    for message in _messages(texts):
+        expected = classifier._model.predict_proba(classifier._features([message]))[0]
+        np.testing.assert_allclose(classifier._probabilities(message), expected, rtol=1e-6)
 
 
 def test_an_untrained_model_leaves_messages_alone(storage: LocalModelStorage) -> None:
