@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -50,9 +55,37 @@ def dumped(tracker: DialogueStateTracker | None) -> list[dict]:
     return [event.as_dict() for event in tracker.events]
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "tracker.db")
+PG_ADMIN_URL = os.environ.get(
+    "BACKEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+).replace("+psycopg:", "+psycopg2:")  # Rasa's SQLAlchemy 1.4 speaks psycopg2
+DATABASES = [
+    d.strip()
+    for d in os.environ.get("BACKEND_TEST_DATABASES", "sqlite,postgresql").split(",")
+    if d.strip()
+]
+
+
+@pytest.fixture(params=DATABASES)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Where the stores keep conversations: keyword arguments as endpoints.yml gives them."""
+    if request.param == "sqlite":
+        yield {"dialect": "sqlite", "db": str(tmp_path / "tracker.db")}
+        return
+    name = f"tracker_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:
+        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {error}", pytrace=False)
+    url = sa.engine.make_url(PG_ADMIN_URL)
+    try:
+        yield {"dialect": "postgresql", "host": url.host, "port": url.port, "db": name,
+               "username": url.username, "password": url.password}  # fmt: skip
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 async def say(store: CachedSQLTrackerStore, sender: str, events: list[Event]) -> None:
@@ -65,19 +98,19 @@ async def say(store: CachedSQLTrackerStore, sender: str, events: list[Event]) ->
     await store.save(tracker)
 
 
-async def test_conversations_read_back_as_rasas_store_reads_them(db: str) -> None:
-    store = CachedSQLTrackerStore(DOMAIN, db=db)
+async def test_conversations_read_back_as_rasas_store_reads_them(db: dict[str, Any]) -> None:
+    store = CachedSQLTrackerStore(DOMAIN, **db)
     await say(store, "alice", session_start())
     await say(store, "alice", turn("hi"))
     await say(store, "bruno", session_start() + turn("hello"))
     await say(store, "alice", turn("my order", order_id="8100000000000011"))
 
-    rasa_store = SQLTrackerStore(DOMAIN, db=db)
+    rasa_store = SQLTrackerStore(DOMAIN, **db)
     for sender in ("alice", "bruno"):
         expected = dumped(await rasa_store.retrieve(sender))
         assert dumped(await store.retrieve(sender)) == expected
         # and a store started afresh (nothing cached) reads the same
-        assert dumped(await CachedSQLTrackerStore(DOMAIN, db=db).retrieve(sender)) == expected
+        assert dumped(await CachedSQLTrackerStore(DOMAIN, **db).retrieve(sender)) == expected
     alice = await store.retrieve("alice")
     assert alice is not None and alice.get_slot("order_id") == "8100000000000011"
     # From the session start's time on: the session start action was logged just before it.
@@ -85,15 +118,15 @@ async def test_conversations_read_back_as_rasas_store_reads_them(db: str) -> Non
     assert await store.retrieve("nobody") is None
 
 
-async def test_a_new_session_reads_from_its_start_and_keeps_the_old_one(db: str) -> None:
-    store = CachedSQLTrackerStore(DOMAIN, db=db)
+async def test_a_new_session_reads_from_its_start_and_keeps_the_old_one(db: dict[str, Any]) -> None:
+    store = CachedSQLTrackerStore(DOMAIN, **db)
     await say(store, "carla", session_start() + turn("first visit"))
     await say(store, "carla", turn("still there"))
     time.sleep(0.01)  # sessions are told apart by time, as in Rasa's store
     await say(store, "carla", session_start() + turn("back the next day"))
     await say(store, "carla", turn("and again"))
 
-    rasa_store = SQLTrackerStore(DOMAIN, db=db)
+    rasa_store = SQLTrackerStore(DOMAIN, **db)
     latest = dumped(await store.retrieve("carla"))
     assert latest == dumped(await rasa_store.retrieve("carla"))
     texts = [event.get("text") for event in latest if event["event"] == "user"]
@@ -102,20 +135,20 @@ async def test_a_new_session_reads_from_its_start_and_keeps_the_old_one(db: str)
     assert full is not None and len(full.events) == 2 * 3 + 4 * 3
 
 
-async def test_only_the_most_recent_conversations_stay_in_memory(db: str) -> None:
-    store = CachedSQLTrackerStore(DOMAIN, db=db, cached_conversations=1)
+async def test_only_the_most_recent_conversations_stay_in_memory(db: dict[str, Any]) -> None:
+    store = CachedSQLTrackerStore(DOMAIN, **db, cached_conversations=1)
     for round_ in range(3):
         for sender in ("diego", "erin"):
             await say(store, sender, turn(f"{sender} {round_}"))
     assert list(store._recent) == ["erin"]
-    rasa_store = SQLTrackerStore(DOMAIN, db=db)
+    rasa_store = SQLTrackerStore(DOMAIN, **db)
     for sender in ("diego", "erin"):
         assert dumped(await store.retrieve(sender)) == dumped(await rasa_store.retrieve(sender))
         assert len((await store.retrieve(sender)).events) == 9  # type: ignore[union-attr]
 
 
-async def test_sqlite_runs_in_wal_mode(db: str) -> None:
-    store = CachedSQLTrackerStore(DOMAIN, db=db)
+async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    store = CachedSQLTrackerStore(DOMAIN, db=str(tmp_path / "tracker.db"))
     await say(store, "alice", turn("hi"))
-    with sqlite3.connect(db) as connection:
+    with sqlite3.connect(tmp_path / "tracker.db") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
