@@ -28,7 +28,7 @@ def main(folder: str) -> int:
     print("weakest labels:")
     for name, values in sorted(per_label.items(), key=lambda kv: kv[1]["f1-score"])[:6]:
         print(f"  {name:<24} F1 {values['f1-score']:.3f}  (support {values['support']})")
-    entity_file = Path(folder) / "DIETClassifier_report.json"
+    entity_file = Path(folder) / "CRFEntityExtractor_report.json"  # the learned entities
     if entity_file.exists():
         entities = json.loads(entity_file.read_text())
         if "macro avg" in entities:
