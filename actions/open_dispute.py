@@ -97,6 +97,21 @@ def outcome_from_text(text: str) -> str | None:
     return None
 
 
+_WORD = re.compile(r"[a-z]{4,}")
+
+
+def _stems(text: str) -> set[str]:
+    return {word.removesuffix("s") for word in _WORD.findall(text.lower())}
+
+
+def orders_named(orders: list[Order], text: str) -> list[str]:
+    """The orders whose product a message names best ("my backpack", "the earbuds")."""
+    said = _stems(text) - {"order", "item", "package", "parcel", "product", "dispute"}
+    shared = {order.id: len(_stems(order.title) & said) for order in orders}
+    best = max(shared.values(), default=0)
+    return [order_id for order_id, count in shared.items() if count and count == best]
+
+
 def order_buttons(orders: list[Order], payload_slot: str = "order_id") -> list[dict[str, str]]:
     return [
         {
@@ -219,6 +234,15 @@ class ValidateDisputeForm(FormValidationAction):
             return {"order_id": None}
         try:
             buyer = self._buyer(tracker)
+            message = tracker.latest_message or {}
+            if not any(e.get("entity") == "order_id" for e in message.get("entities") or []):
+                # Kept from earlier in the chat: unless this message names another
+                # of the buyer's products ("...for my backpack").
+                named = orders_named(self.backend.orders(buyer), message.get("text") or "")
+                if named and order_id not in named:
+                    if len(named) > 1:
+                        return {"order_id": None}  # the form asks which, with buttons
+                    order_id = named[0]
             if self.backend.me(buyer).under_review:
                 dispatcher.utter_message(response="utter_account_under_review")
                 return {"order_id": order_id, "dispute_blocked": "account_under_review",
@@ -260,7 +284,7 @@ class ValidateDisputeForm(FormValidationAction):
         domain: DomainDict,
     ) -> dict[str, Any]:
         reason = slot_value if slot_value in REASON_LABELS else reason_from_text(str(slot_value))
-        if reason is None:  # DIET found words it has no synonym for: read the whole message
+        if reason is None:  # an entity with no synonym: read the whole message
             reason = reason_from_text(tracker.latest_message.get("text") or "")
         if reason is None:
             dispatcher.utter_message(response="utter_reason_not_understood")

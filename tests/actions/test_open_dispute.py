@@ -28,6 +28,27 @@ async def test_an_eligible_order_is_accepted_with_its_window(
     assert dispatcher.messages[0]["window_ends"] == "6 Dec 2026"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("open a dispute for my backpack", "8100000000000023"),
+     ("i want to open a dispute", ORDER),  # nothing named: the order from earlier
+     ("the earbuds arrived broken", ORDER),
+     ("the hiking backpack please", "8100000000000023"),
+     ("dispute for the hiking things", None)],  # two alike: ask which
+)  # fmt: skip
+async def test_an_order_kept_from_earlier_gives_way_to_the_product_named(
+    text: str,
+    expected: str | None,
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
+    backend.add_order("alice", make_order("8100000000000024", title="Hiking shoes"))
+    tracker = make_tracker({"order_id": ORDER}, text=text, intent="open_dispute", **FORM)
+    result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, tracker, {})
+    assert result["order_id"] == expected
+
+
 async def test_someone_elses_order_is_not_found(dispatcher: CollectingDispatcher) -> None:
     backend = InMemoryDisputeBackend({"token-alice": "alice", "token-bob": "bob"})
     backend.add_order("bob", make_order(ORDER))
