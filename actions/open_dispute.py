@@ -232,17 +232,41 @@ class ValidateDisputeForm(FormValidationAction):
         if order_id is None:
             dispatcher.utter_message(response="utter_order_id_invalid")
             return {"order_id": None}
+        message = tracker.latest_message or {}
+        said = {e.get("entity") for e in message.get("entities") or []}
+        if "order_id" in said:
+            return self._check_order(order_id, dispatcher, tracker)
+        # Kept from earlier in the chat: unless this message names another of
+        # the buyer's products ("...for my backpack").
+        try:
+            orders = self.backend.orders(self._buyer(tracker))
+        except BackendError as error:
+            return order_check_failed(error, order_id, dispatcher)
+        named = orders_named(orders, message.get("text") or "")
+        if not named or order_id in named:
+            return self._check_order(order_id, dispatcher, tracker)
+        # Another order: what was said about the earlier one does not carry over.
+        forget = {} if "dispute_reason" in said else {"dispute_reason": None}
+        if len(named) > 1:
+            return {"order_id": None, **forget}  # the form asks which, with buttons
+        return {**forget, **self._check_order(named[0], dispatcher, tracker)}
+
+    def validate_dispute_reason(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        if slot_value is not None and tracker.slots.get("dispute_reason", slot_value) is None:
+            return {"dispute_reason": None}  # forgotten this turn: the order changed
+        return self._check_reason(slot_value, dispatcher, tracker)
+
+    def _check_order(
+        self, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
         try:
             buyer = self._buyer(tracker)
-            message = tracker.latest_message or {}
-            if not any(e.get("entity") == "order_id" for e in message.get("entities") or []):
-                # Kept from earlier in the chat: unless this message names another
-                # of the buyer's products ("...for my backpack").
-                named = orders_named(self.backend.orders(buyer), message.get("text") or "")
-                if named and order_id not in named:
-                    if len(named) > 1:
-                        return {"order_id": None}  # the form asks which, with buttons
-                    order_id = named[0]
             if self.backend.me(buyer).under_review:
                 dispatcher.utter_message(response="utter_account_under_review")
                 return {"order_id": order_id, "dispute_blocked": "account_under_review",
@@ -276,12 +300,8 @@ class ValidateDisputeForm(FormValidationAction):
             dispatcher.utter_message(response="utter_not_eligible", reason=eligibility.reason)
         return {"order_id": order_id, "dispute_blocked": code}
 
-    def validate_dispute_reason(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+    def _check_reason(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
         reason = slot_value if slot_value in REASON_LABELS else reason_from_text(str(slot_value))
         if reason is None:  # an entity with no synonym: read the whole message

@@ -5,12 +5,18 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import ChannelAccountNotLinked
 from actions.manage_dispute import ValidateDisputeChangeForm
-from actions.open_dispute import ActionAskOrderId, ActionOpenDispute, ValidateDisputeForm
+from actions.open_dispute import (
+    DISPUTE_FORM_SLOTS,
+    ActionAskOrderId,
+    ActionOpenDispute,
+    ValidateDisputeForm,
+)
 from tests.actions.conftest import make_tracker, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
@@ -47,6 +53,36 @@ async def test_an_order_kept_from_earlier_gives_way_to_the_product_named(
     tracker = make_tracker({"order_id": ORDER}, text=text, intent="open_dispute", **FORM)
     result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, tracker, {})
     assert result["order_id"] == expected
+
+
+def prefill(tracker: Tracker) -> None:
+    """The form's activation: Rasa sets the slots filled earlier again, for validation."""
+    for name in ("order_id", "dispute_reason"):
+        tracker.events.append({"event": "slot", "name": name, "value": tracker.slots[name]})
+
+
+async def test_a_reason_kept_from_the_earlier_order_is_asked_again(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    """Checked one order as not received, then a dispute on another product."""
+    backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
+    prefilled = {"order_id": ORDER, "dispute_reason": "not_received"}
+    tracker = make_tracker(prefilled, text="a dispute for my backpack", intent="open_dispute",
+                           active_loop="dispute_form")  # fmt: skip
+    domain = {"forms": {"dispute_form": {"required_slots": list(DISPUTE_FORM_SLOTS)}}}
+    prefill(tracker)
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
+    assert SlotSet("order_id", "8100000000000023") in events
+    assert SlotSet("dispute_reason", None) in events
+    assert responses(dispatcher) == ["utter_order_eligible"]  # nothing about customs or transit
+
+    said = make_tracker(prefilled, text="a dispute for my backpack, it is broken",
+                        intent="open_dispute", active_loop="dispute_form",
+                        entities=[{"entity": "dispute_reason", "value": "damaged"}])  # fmt: skip
+    said.slots["dispute_reason"] = "damaged"
+    prefill(said)
+    events = await ValidateDisputeForm(backend).run(CollectingDispatcher(), said, domain)
+    assert SlotSet("dispute_reason", "damaged") in events
 
 
 async def test_someone_elses_order_is_not_found(dispatcher: CollectingDispatcher) -> None:
@@ -100,7 +136,7 @@ async def test_not_received_while_in_customs_goes_to_the_carrier_first(
 ) -> None:
     backend = InMemoryDisputeBackend()
     backend.add_order("alice", make_order(shipping_status="in_customs"))
-    tracker = make_tracker({"order_id": ORDER})
+    tracker = make_tracker({"order_id": ORDER, "dispute_reason": "not_received"})
     result = ValidateDisputeForm(backend).validate_dispute_reason(
         "not_received", dispatcher, tracker, {}
     )
