@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
@@ -30,8 +29,6 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
-
-logger = logging.getLogger(__name__)
 
 SESSION = SessionStarted.type_name
 
@@ -109,7 +106,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         if events is None or not self.domain:
             tracker = await super().retrieve(sender_id)
             if tracker is not None:
-                self._remember(sender_id, [self._stored(event) for event in tracker.events])
+                self._remember(sender_id, [_row(e.type_name, e.as_dict()) for e in tracker.events])
             return tracker
         self._recent.move_to_end(sender_id)
         return DialogueStateTracker.from_dict(
@@ -144,7 +141,3 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             self._recent.pop(tracker.sender_id, None)  # the database decides again
             raise
         self._remember(tracker.sender_id, latest_session([*stored, *added]))
-
-    @staticmethod
-    def _stored(event: Any) -> StoredEvent:
-        return _row(event.type_name, event.as_dict())
