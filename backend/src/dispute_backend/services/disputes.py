@@ -229,7 +229,6 @@ class DisputeRecord:
         return public_dispute_id(self.id)
 
 
-_DISPUTE_FIELDS = tuple(f.name for f in fields(DisputeRecord))[:16]  # id ... version
 _ORDER_FIELDS = {
     "order_title": Order.title,
     "order_amount": Order.amount,
@@ -238,6 +237,10 @@ _ORDER_FIELDS = {
     "order_receipt_confirmed_at": Order.receipt_confirmed_at,
     "order_shipping_deadline": Order.shipping_deadline,
 }
+# The dispute's own columns: every field that is neither the order's nor the proposals.
+_DISPUTE_FIELDS = tuple(
+    f.name for f in fields(DisputeRecord) if f.name not in _ORDER_FIELDS and f.name != "proposals"
+)
 _PROPOSAL_FIELDS = tuple(f.name for f in fields(ProposalRecord))
 
 
