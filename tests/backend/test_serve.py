@@ -144,6 +144,7 @@ def test_two_workers_and_exactly_one_scheduler_and_nothing_left(served: Served) 
     output = served.stop()
 
     assert served.process.returncode == 0, output
+    assert "Traceback" not in output, output  # a clean stop, nothing failing at exit
     schedulers = re.findall(r"scheduler started in process (\d+)", output)
     workers = set(re.findall(r"Started server process \[(\d+)\]", output))
     assert schedulers == [str(served.process.pid)], output  # once, in the serving process

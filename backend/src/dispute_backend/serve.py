@@ -11,6 +11,7 @@ and the workers end when the serving process does, even if it is killed outright
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -166,6 +167,12 @@ def supervise(options: dict[str, Any], workers: int) -> int:
             process.kill()
             process.join()
     reserved.close()
+    # Free the workers' ready events (semaphores, unlinked by their finalisers) before
+    # the tracker stops: it unlinks whatever is still registered, and those finalisers
+    # would then fail at exit with a traceback in the log.
+    running.clear()
+    process = ready = _ = None  # the loops' last references
+    gc.collect()
     _stop_resource_tracker()
     log.info("all workers stopped")
     return status
