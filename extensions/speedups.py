@@ -1,21 +1,40 @@
-"""Make Rasa 3.6 stop re-checking a constant JSON schema on every action call.
+"""Three costs Rasa 3.6 pays on every message for no benefit, removed at import.
 
-Rasa validates each answer of the action server with `jsonschema.validate(
-result, schema)`. That function first checks the *schema itself* against the
-draft 2020-12 meta-schema, every time, which is the most expensive thing a
-form turn does: it was about 45 % of the Rasa server's CPU under load. The
-schema never changes, so it is checked once here and the compiled validator
-is reused; validation of every action result still happens.
+Each was found by profiling the Rasa server under load (py-spy, see the
+README's figures); none changes what Rasa does, only how often it redoes it.
+
+- Action results: Rasa validates each answer of the action server with
+  `jsonschema.validate(result, schema)`, which first checks the *schema
+  itself* against the draft 2020-12 meta-schema, every time (once 45 % of the
+  server's CPU). The schema never changes: it is checked once and the
+  compiled validator reused; every action result is still validated.
+- Event types: reading a stored event looks its class up by walking every
+  subclass of `Event` (with `inspect.isabstract` on each), once per event of
+  the conversation on every message. Found classes are remembered by name;
+  an unknown name still takes Rasa's own search and error.
+- Action server calls: `EndpointConfig.request` opens a new HTTP client
+  session, and so a new TCP connection, for every call, and a form turn makes
+  several. Requests now share one keep-alive session per endpoint and event
+  loop, with Rasa's own headers, authentication and timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from types import TracebackType
 from typing import Any
 
+import aiohttp
 from jsonschema import Draft202012Validator, ValidationError
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+from rasa.shared.core.events import Event
+from rasa.utils.endpoints import EndpointConfig
+
+# Below the servers' own idle timeout (Sanic's is 5 s), so a connection is never
+# reused at the moment the other side closes it.
+KEEPALIVE_SECONDS = 3.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,5 +56,57 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     return True
 
 
+_event_types: dict[str, type[Event]] = {}
+_search_event_type = Event.resolve_by_type
+
+
+def _resolve_event_type(type_name: str, default: type[Event] | None = None) -> type[Event] | None:
+    found = _event_types.get(type_name)
+    if found is None:
+        found = _search_event_type(type_name, default)
+        if found is not None and found is not default:
+            _event_types[type_name] = found
+    return found
+
+
+class _Borrowed:
+    """`async with` over a shared session that leaves it open afterwards."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> aiohttp.ClientSession:
+        return self.session
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+
+_open_session = EndpointConfig.session
+
+
+def _shared_session(self: EndpointConfig) -> _Borrowed:
+    loop = asyncio.get_running_loop()
+    sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession]
+    sessions = self.__dict__.setdefault("_shared_sessions", {})
+    session = sessions.get(loop)
+    if session is None or session.closed:
+        fresh = _open_session(self)  # Rasa's headers, auth and timeout
+        connector = aiohttp.TCPConnector(keepalive_timeout=KEEPALIVE_SECONDS)
+        session = aiohttp.ClientSession(
+            headers=fresh.headers, auth=fresh.auth, timeout=fresh.timeout, connector=connector
+        )
+        fresh.detach()  # it never opened a connection; nothing to close
+        sessions[loop] = session
+    return _Borrowed(session)
+
+
 def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result
+    Event.resolve_by_type = staticmethod(_resolve_event_type)
+    EndpointConfig.session = _shared_session

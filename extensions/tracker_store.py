@@ -5,7 +5,7 @@ the conversation's latest session, then their count before writing) and a
 commit, on a new database connection each time for SQLite. Under load that
 was a third of the Rasa server's CPU. This store keeps, for the most recent
 conversations, the serialised events of their latest session, so a message
-costs one insert and one commit; the database stays the record, in Rasa's own
+costs one batched insert and one commit; the database stays the record, in Rasa's own
 table and format (a plain `SQLTrackerStore` reads it unchanged).
 
 It assumes one Rasa server per tracker database, as `make run` starts it:
@@ -105,10 +105,14 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         events = self._recent.get(sender_id)
         if events is None or not self.domain:
             tracker = await super().retrieve(sender_id)
-            if tracker is not None:
-                self._remember(sender_id, [_row(e.type_name, e.as_dict()) for e in tracker.events])
+            # A conversation not in the database yet is remembered as empty, so
+            # its first save is a plain insert too.
+            stored = [] if tracker is None else tracker.events
+            self._remember(sender_id, [_row(e.type_name, e.as_dict()) for e in stored])
             return tracker
         self._recent.move_to_end(sender_id)
+        if not events:
+            return None
         return DialogueStateTracker.from_dict(
             sender_id, [json.loads(event.data) for event in events], self.domain.slots
         )
@@ -116,27 +120,30 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         stored = self._recent.get(tracker.sender_id)
         if stored is None:
-            # Not read through this store (a new conversation): Rasa's way, which
+            # Not read through this store (or forgotten since): Rasa's way, which
             # counts the stored events; the next retrieve fills the cache.
             await super().save(tracker)
             return
         await self.stream_events(tracker)
-        added = []
+        added, rows = [], []
+        for event in itertools.islice(tracker.events, len(stored), None):
+            data = event.as_dict()
+            row = _row(event.type_name, data)
+            intent = data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY)
+            rows.append(
+                {
+                    "sender_id": tracker.sender_id, "type_name": event.type_name,
+                    "timestamp": row.timestamp, "intent_name": intent,
+                    "action_name": data.get("name"), "data": row.data,
+                }
+            )  # fmt: skip
+            added.append(row)
         try:
-            with self.session_scope() as session:
-                for event in itertools.islice(tracker.events, len(stored), None):
-                    data = event.as_dict()
-                    row = _row(event.type_name, data)
-                    intent = data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY)
-                    session.add(
-                        self.SQLEvent(
-                            sender_id=tracker.sender_id, type_name=event.type_name,
-                            timestamp=row.timestamp, intent_name=intent,
-                            action_name=data.get("name"), data=row.data,
-                        )
-                    )  # fmt: skip
-                    added.append(row)
-                session.commit()
+            if rows:
+                with self.session_scope() as session:
+                    # One executemany, not an ORM object per row.
+                    session.execute(self.SQLEvent.__table__.insert(), rows)
+                    session.commit()
         except Exception:
             self._recent.pop(tracker.sender_id, None)  # the database decides again
             raise
