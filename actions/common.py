@@ -65,6 +65,38 @@ def not_identified_response(error: BuyerNotIdentified) -> str:
     return "utter_sign_in_needed"
 
 
+PERSON_PAYLOAD = "/request_human"
+
+# Every slot a dispute form fills: what "stop" or a handoff forgets.
+FORM_SLOTS = (
+    "order_id", "dispute_reason", "requested_outcome", "refund_amount", "with_return",
+    "dispute_description", "dispute_confirmed", "change_confirmed", "cancel_confirmed",
+    "dispute_blocked", "delivery_topic",
+)  # fmt: skip
+
+
+def offers_person(event: dict[str, Any]) -> bool:
+    """Is this a bot message with the "talk to a person" button?"""
+    buttons = (event.get("data") or {}).get("buttons") or []
+    return event.get("event") == "bot" and any(b.get("payload") == PERSON_PAYLOAD for b in buttons)
+
+
+def person_offered_before_message(tracker: Tracker) -> bool:
+    """Did the bot's answer to the previous message offer a person?
+
+    Then a "yes" or "no" now answers that offer, whatever question came before it.
+    """
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif seen_user and offers_person(event):
+            return True
+    return False
+
+
 def latest_intent(tracker: Tracker) -> str | None:
     """The intent of the latest message as classified (nlu_fallback included)."""
     intent = (tracker.latest_message or {}).get("intent") or {}

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -25,6 +25,7 @@ from actions.backend_client import (
     default_backend,
 )
 from actions.common import (
+    FORM_SLOTS,
     REASON_LABELS,
     BackendAction,
     buyer_credential,
@@ -35,6 +36,7 @@ from actions.common import (
     normalise_order_id,
     not_identified_response,
     parse_amount,
+    person_offered_before_message,
     reason_from_text,
     return_choice_from_text,
 )
@@ -197,6 +199,22 @@ class ValidateDisputeForm(FormValidationAction):
             pending = tracker.get_slot("requested_slot")
             resets = {*CORRECTION_RESETS, *([pending] if pending else [])}
             return [SlotSet(slot, None) for slot in sorted(resets)]
+        if latest_intent(tracker) in ("affirm", "deny") and person_offered_before_message(tracker):
+            # A typed "yes"/"no" to the offer of a person, not to the form's question:
+            # forget what it filled as that answer.
+            pending = tracker.get_slot("requested_slot")
+            undo = [SlotSet(pending, None)] if pending else []
+            if latest_intent(tracker) == "deny":
+                dispatcher.utter_message(response="utter_carry_on")
+                tracker.add_slots(undo)
+                ask_again = await self.next_requested_slot(dispatcher, tracker, domain)
+                return [*undo, *([ask_again] if ask_again else [])]
+            return [
+                *(SlotSet(slot, None) for slot in FORM_SLOTS),
+                ActiveLoop(None),  # ends the form without submitting it
+                SlotSet("requested_slot", None),
+                FollowupAction("action_request_handoff"),
+            ]
         return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(

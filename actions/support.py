@@ -9,7 +9,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import BackendAction, latest_intent
+from actions.common import (
+    FORM_SLOTS,
+    BackendAction,
+    latest_intent,
+    person_offered_before_message,
+)
 from actions.manage_dispute import describe
 
 logger = logging.getLogger(__name__)
@@ -63,28 +68,17 @@ def consecutive_misses(tracker: Tracker) -> int:
     return count
 
 
-PERSON_PAYLOAD = "/request_human"
-
-
 def person_just_offered(tracker: Tracker) -> bool:
     """Did the bot's last answer, before this message, offer a person (a button)?
 
     Only as the first answer to the message: once an action has run for it
     (the handoff itself, say), the offer has been taken up.
     """
-    seen_user = False
     for event in reversed(tracker.events):
-        kind = event.get("event")
-        if kind == "action" and not seen_user and event.get("name") != "action_listen":
+        if event.get("event") == "user":
+            return person_offered_before_message(tracker)
+        if event.get("event") == "action" and event.get("name") != "action_listen":
             return False
-        if kind == "user":
-            if seen_user:
-                return False
-            seen_user = True
-        elif kind == "bot" and seen_user:
-            buttons = (event.get("data") or {}).get("buttons") or []
-            if any(b.get("payload") == PERSON_PAYLOAD for b in buttons):
-                return True
     return False
 
 
@@ -130,10 +124,5 @@ class ActionStopForm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        form_slots = (
-            "order_id", "dispute_reason", "requested_outcome", "refund_amount", "with_return",
-            "dispute_description", "dispute_confirmed", "change_confirmed", "cancel_confirmed",
-            "dispute_blocked", "delivery_topic",
-        )  # fmt: skip
         dispatcher.utter_message(response="utter_form_stopped")
-        return [SlotSet(slot, None) for slot in form_slots]
+        return [SlotSet(slot, None) for slot in FORM_SLOTS]

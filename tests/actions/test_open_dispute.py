@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import ChannelAccountNotLinked
@@ -17,7 +17,7 @@ from actions.open_dispute import (
     ActionOpenDispute,
     ValidateDisputeForm,
 )
-from tests.actions.conftest import make_tracker, responses
+from tests.actions.conftest import make_tracker, responses, user_event
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
 ORDER = "8123456789012345"
@@ -320,3 +320,64 @@ async def test_an_unlinked_channel_user_is_asked_to_link_inside_the_form(
     result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, make_tracker(), {})
     assert result == {"order_id": None, "dispute_blocked": "not_signed_in"}
     assert responses(dispatcher) == ["utter_link_account_needed"]
+
+
+OFFER = {"event": "bot", "text": "Shall I connect you with a person?",
+         "data": {"buttons": [{"title": "Yes, a person", "payload": "/request_human"},
+                              {"title": "No", "payload": "/deny"}]}}  # fmt: skip
+
+
+@pytest.mark.parametrize("form", [ValidateDisputeForm, ValidateDisputeChangeForm])
+async def test_a_typed_yes_to_the_offer_of_a_person_hands_over_without_submitting(
+    form: type[ValidateDisputeForm], backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:  # fmt: skip
+    """Not understood twice at "Shall I open it?", then a person was offered: "yes"."""
+    name = form(backend).name().removeprefix("validate_")
+    confirm = "dispute_confirmed" if form is ValidateDisputeForm else "change_confirmed"
+    tracker = make_tracker(
+        {"order_id": ORDER, confirm: True}, text="yes", intent="affirm", active_loop=name,
+        requested_slot=confirm, events=[user_event("blorp zzk", "nlu_fallback"), OFFER],
+    )  # fmt: skip
+    events = await form(backend).run(dispatcher, tracker, {"forms": {}})
+    assert FollowupAction("action_request_handoff") in events
+    assert ActiveLoop(None) in events
+    assert SlotSet(confirm, None) in events and SlotSet("order_id", None) in events
+    assert responses(dispatcher) == []
+    assert backend.disputes("token-alice") == []  # nothing opened
+
+
+async def test_a_typed_no_to_the_offer_of_a_person_carries_on_with_the_form(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(
+        {"order_id": ORDER, "dispute_reason": "damaged", "requested_outcome": "full_refund",
+         "with_return": False, "dispute_description": "It does not switch on.",
+         "dispute_confirmed": False},
+        text="no", intent="deny", active_loop="dispute_form", requested_slot="dispute_confirmed",
+        events=[user_event("blorp zzk", "nlu_fallback"), OFFER],
+    )  # fmt: skip
+    domain = {"forms": {"dispute_form": {"required_slots": list(DISPUTE_FORM_SLOTS)}}}
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
+    # Asked again, not declined (a full refund has no amount question to fall back on).
+    assert events == [
+        SlotSet("dispute_confirmed", None),
+        SlotSet("requested_slot", "dispute_confirmed"),
+    ]
+    assert responses(dispatcher) == ["utter_carry_on"]
+
+
+async def test_a_yes_long_after_an_offer_answers_the_form(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    """The offer was two messages ago: this "yes" answers the form's own question."""
+    tracker = make_tracker(
+        {"order_id": ORDER, "with_return": True}, text="yes", intent="affirm",
+        active_loop="dispute_form", requested_slot="with_return",
+        events=[OFFER, user_event("no thanks", "deny"), {"event": "bot", "text": "Send it back?"}],
+    )  # fmt: skip
+    domain = {"forms": {"dispute_form": {"required_slots": ["order_id", "with_return"]}}}
+    tracker.events.append({"event": "slot", "name": "with_return", "value": True})
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
+    assert SlotSet("with_return", True) in events
+    assert not any(isinstance(e, dict) and e.get("event") == "followup" for e in events)

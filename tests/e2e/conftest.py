@@ -14,6 +14,8 @@ import secrets
 import socket
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -76,6 +78,27 @@ class RunningStack:
         )
         response.raise_for_status()
         return str(response.json()["token"])
+
+    def add_order(self, order_id: str, buyer_id: str, title: str = "Desk fan") -> None:
+        """A fresh delivered order, inside its protection period, for tests that must
+        share no order with the others."""
+        from dispute_backend.db import make_engine
+        from dispute_backend.models import Order, ShippingStatus
+        from sqlalchemy.orm import Session
+
+        now = datetime.now(UTC)
+        engine = make_engine(self.env["DATABASE_URL"])
+        with Session(engine) as session:
+            session.add(Order(
+                id=order_id, buyer_id=buyer_id, seller_id="techhub", title=title,
+                amount=Decimal("25.00"), currency="EUR", placed_at=now - timedelta(days=10),
+                tracking_number="LP9", tracking_added_at=now - timedelta(days=5),
+                shipping_deadline=now + timedelta(days=20),
+                receipt_confirmed_at=now - timedelta(days=1),
+                shipping_status=ShippingStatus.delivered, refunded_amount=Decimal("0"),
+            ))  # fmt: skip
+            session.commit()
+        engine.dispose()
 
     def buyer_get(self, token: str, path: str) -> Any:
         """Read the backend as the storefront does, to check what a conversation did."""

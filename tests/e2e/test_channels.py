@@ -10,17 +10,12 @@ import hmac
 import json
 import re
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from itertools import count
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from dispute_backend.db import make_engine
-from dispute_backend.models import Order, ShippingStatus
-from sqlalchemy.orm import Session
 
 from tests.e2e.conftest import RunningStack
 from tests.e2e.fakes import FakePlatforms
@@ -35,20 +30,8 @@ _ids = count(1000)
 @pytest.fixture(scope="module")
 def diego_orders(stack: RunningStack) -> None:
     """Two fresh eligible orders for diego, so these tests share no order with the others."""
-    now = datetime.now(UTC)
-    engine = make_engine(stack.env["DATABASE_URL"])
-    with Session(engine) as session:
-        for order_id in (TELEGRAM_ORDER, MESSENGER_ORDER):
-            session.add(Order(
-                id=order_id, buyer_id="diego", seller_id="techhub", title="Desk fan",
-                amount=Decimal("25.00"), currency="EUR", placed_at=now - timedelta(days=10),
-                tracking_number="LP9", tracking_added_at=now - timedelta(days=5),
-                shipping_deadline=now + timedelta(days=20),
-                receipt_confirmed_at=now - timedelta(days=1),
-                shipping_status=ShippingStatus.delivered, refunded_amount=Decimal("0"),
-            ))  # fmt: skip
-        session.commit()
-    engine.dispose()
+    for order_id in (TELEGRAM_ORDER, MESSENGER_ORDER):
+        stack.add_order(order_id, "diego")
 
 
 def outbox_code(stack: RunningStack, email: str) -> str:

@@ -149,6 +149,33 @@ def test_not_understood_twice_offers_a_person(stack: RunningStack) -> None:
 
 
 @pytest.mark.parametrize(
+    ("answer", "order_id"), [("yes", "8900000000000011"), ("no", "8900000000000012")]
+)
+def test_a_typed_answer_to_the_offer_of_a_person_inside_the_form(
+    stack: RunningStack, answer: str, order_id: str
+) -> None:
+    """At "Shall I open it?", not understood twice: a person is offered, and the
+    typed "yes" or "no" answers that offer, not the form's question."""
+    stack.add_order(order_id, "alice", title="Camping lantern")
+    chat = talk(stack, "alice")
+    chat.say("I want to open a dispute")
+    chat.say(order_id)
+    chat.say("it's broken")
+    chat.say("full refund")
+    chat.say("no")
+    assert "Shall I open it" in chat.say("The lantern does not switch on at all.")
+    chat.say("blorf snargle wibble")
+    assert "talk to a person" in chat.say("zzzq qqq vvvx").lower()
+    reply = chat.say(answer)
+    if answer == "yes":
+        assert "person" in reply.lower() or "operator" in reply.lower(), reply
+    else:
+        assert "carry on" in reply and "Shall I open it" in reply
+    # Either way nothing was opened by that answer.
+    assert stack.buyer_get(chat.token or "", f"/disputes?order_id={order_id}") == []
+
+
+@pytest.mark.parametrize(
     ("question", "expected"),
     [
         ("how long do i have to open a dispute?", "15 days"),
