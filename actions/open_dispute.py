@@ -114,6 +114,22 @@ def orders_named(orders: list[Order], text: str) -> list[str]:
     return [order_id for order_id, count in shared.items() if count and count == best]
 
 
+def head_noun(title: str) -> str | None:
+    """The word a buyer names a product by: the last of its title ("Running shoes")."""
+    words = _WORD.findall(title.lower())
+    return words[-1].removesuffix("s") if words else None
+
+
+def order_named_alone(orders: list[Order], text: str) -> str | None:
+    """The one order a message names by its product ("my bluetooth speaker stopped
+    working"), or None. Stricter than `orders_named`: the product's own noun must be
+    there, so "I'm running out of time" does not pick the running shoes."""
+    titles = {order.id: order.title for order in orders}
+    said = _stems(text)
+    named = [i for i in orders_named(orders, text) if head_noun(titles[i]) in said]
+    return named[0] if len(named) == 1 else None
+
+
 def order_buttons(orders: list[Order], payload_slot: str = "order_id") -> list[dict[str, str]]:
     return [
         {
@@ -238,6 +254,29 @@ class ValidateDisputeForm(FormValidationAction):
         if not buyer:
             raise BuyerNotIdentified("no chat token")
         return buyer
+
+    def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The product named instead of the order number, in the message that starts
+        the form or in answer to "Which order?"."""
+        message = tracker.latest_message or {}
+        if (
+            tracker.get_slot("order_id")
+            or tracker.get_slot("requested_slot") not in (None, "order_id")
+            or any(e.get("entity") == "order_id" for e in message.get("entities") or [])
+            or latest_intent(tracker) in ("stop", "request_human")
+        ):
+            return {}
+        buyer = buyer_credential(tracker)
+        if not buyer:
+            return {}
+        try:
+            orders = self.backend.orders(buyer)
+        except BackendError:
+            return {}  # asking for the order says what went wrong
+        order_id = order_named_alone(orders, message.get("text") or "")
+        return {"order_id": order_id} if order_id else {}
 
     def validate_order_id(
         self,

@@ -107,7 +107,12 @@ class ActionHandleFallback(Action):
             return [SlotSet("handoff_reason", None)]
         if consecutive_misses(tracker) >= 2:
             dispatcher.utter_message(response="utter_offer_human")
-            return [SlotSet("handoff_reason", "not_understood")]
+            offered: list[EventType] = [SlotSet("handoff_reason", "not_understood")]
+            if tracker.active_loop_name:
+                # Wait for the answer to this offer: the form asking its own
+                # question again now would make a "yes" mean two things.
+                offered.append(FollowupAction("action_listen"))
+            return offered
         if intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         else:

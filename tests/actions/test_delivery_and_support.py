@@ -83,6 +83,13 @@ async def test_first_miss_asks_to_rephrase_second_offers_a_person(
     events = await ActionHandleFallback().run(again, twice, {})
     assert responses(again) == ["utter_offer_human"]
     assert SlotSet("handoff_reason", "not_understood") in events
+    assert FollowupAction("action_listen") not in events  # no form to hold back
+
+    in_form = make_tracker(intent="nlu_fallback", active_loop="dispute_form",
+                           events=answered_by("action_handle_fallback"))  # fmt: skip
+    events = await ActionHandleFallback().run(CollectingDispatcher(), in_form, {})
+    # The offer is the last question: the form does not ask its own on top of it.
+    assert FollowupAction("action_listen") in events
 
 
 def offered_a_person() -> list[dict[str, object]]:

@@ -381,3 +381,32 @@ async def test_a_yes_long_after_an_offer_answers_the_form(
     events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
     assert SlotSet("with_return", True) in events
     assert not any(isinstance(e, dict) and e.get("event") == "followup" for e in events)
+
+
+@pytest.mark.parametrize(
+    ("text", "requested", "expected"),
+    [("my hiking backpack broke, i want my money back", None, "8100000000000023"),
+     ("the backpack", "order_id", "8100000000000023"),
+     ("its the running shoes", "order_id", "8100000000000024"),
+     ("the wireless earbuds please", "order_id", ORDER),
+     ("i'm running out of time", "order_id", None),  # not the shoes' own noun
+     ("i want to open a dispute", None, None),  # nothing named: the form asks
+     ("the backpack", "dispute_reason", None)],  # not the question being asked
+)  # fmt: skip
+async def test_a_product_named_instead_of_the_number_picks_the_order(
+    text: str, requested: str | None, expected: str | None,
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher,
+) -> None:  # fmt: skip
+    backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
+    backend.add_order("alice", make_order("8100000000000024", title="Running shoes"))
+    tracker = make_tracker(text=text, intent="open_dispute", requested_slot=requested, **FORM)
+    result = ValidateDisputeForm(backend).extract_order_id(dispatcher, tracker, {})
+    assert result == ({"order_id": expected} if expected else {})
+    assert dispatcher.messages == []
+
+
+async def test_a_product_named_is_not_read_without_a_signed_in_buyer(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(text="the wireless earbuds", token=None, requested_slot="order_id")
+    assert ValidateDisputeForm(backend).extract_order_id(dispatcher, tracker, {}) == {}

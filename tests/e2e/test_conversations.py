@@ -175,6 +175,19 @@ def test_a_typed_answer_to_the_offer_of_a_person_inside_the_form(
     assert stack.buyer_get(chat.token or "", f"/disputes?order_id={order_id}") == []
 
 
+def test_the_product_named_instead_of_the_order_number_picks_the_order(
+    stack: RunningStack,
+) -> None:
+    stack.add_order("8900000000000013", "alice", title="Travel kettle")
+    chat = talk(stack, "alice")
+    answer = chat.say("the kettle I got leaks from the bottom, I want my money back")
+    assert "Order 8900000000000013 is covered by buyer protection" in answer
+    # and at "Which order?", the product's name is an answer too
+    chat = talk(stack, "alice")
+    assert "Which order" in chat.say("I want to open a dispute")
+    assert "Order 8900000000000013 is covered" in chat.say("the travel kettle")
+
+
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
