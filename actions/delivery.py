@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from rasa_sdk import Tracker
+from typing import Any
+
+from rasa_sdk import FormValidationAction, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
-from actions.backend_client import NotFound
+from actions.backend_client import DisputeBackend, NotFound, default_backend
 from actions.common import BackendAction, format_date, latest_intent, normalise_order_id
+from actions.open_dispute import named_order_answer
+
+
+class ValidateOrderLookupForm(FormValidationAction):
+    """Reads the order from the product named ("my smartwatch is stuck in customs")."""
+
+    def __init__(self, backend: DisputeBackend | None = None) -> None:
+        self._backend = backend
+
+    def name(self) -> str:
+        return "validate_order_lookup_form"
+
+    def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if self._backend is None:
+            self._backend = default_backend()
+        return named_order_answer(self._backend, tracker)
 
 
 class ActionCheckDelivery(BackendAction):

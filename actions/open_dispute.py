@@ -130,6 +130,28 @@ def order_named_alone(orders: list[Order], text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
+def named_order_answer(backend: DisputeBackend, tracker: Tracker) -> dict[str, Any]:
+    """The product named instead of the order number, in the message that starts a
+    form or in answer to "Which order?": the order_id a form's extraction fills."""
+    message = tracker.latest_message or {}
+    if (
+        tracker.get_slot("order_id")
+        or tracker.get_slot("requested_slot") not in (None, "order_id")
+        or any(e.get("entity") == "order_id" for e in message.get("entities") or [])
+        or latest_intent(tracker) in ("stop", "request_human")
+    ):
+        return {}
+    buyer = buyer_credential(tracker)
+    if not buyer:
+        return {}
+    try:
+        orders = backend.orders(buyer)
+    except BackendError:
+        return {}  # asking for the order says what went wrong
+    order_id = order_named_alone(orders, message.get("text") or "")
+    return {"order_id": order_id} if order_id else {}
+
+
 def order_buttons(orders: list[Order], payload_slot: str = "order_id") -> list[dict[str, str]]:
     return [
         {
@@ -258,25 +280,7 @@ class ValidateDisputeForm(FormValidationAction):
     def extract_order_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        """The product named instead of the order number, in the message that starts
-        the form or in answer to "Which order?"."""
-        message = tracker.latest_message or {}
-        if (
-            tracker.get_slot("order_id")
-            or tracker.get_slot("requested_slot") not in (None, "order_id")
-            or any(e.get("entity") == "order_id" for e in message.get("entities") or [])
-            or latest_intent(tracker) in ("stop", "request_human")
-        ):
-            return {}
-        buyer = buyer_credential(tracker)
-        if not buyer:
-            return {}
-        try:
-            orders = self.backend.orders(buyer)
-        except BackendError:
-            return {}  # asking for the order says what went wrong
-        order_id = order_named_alone(orders, message.get("text") or "")
-        return {"order_id": order_id} if order_id else {}
+        return named_order_answer(self.backend, tracker)
 
     def validate_order_id(
         self,

@@ -6,7 +6,7 @@ import pytest
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.delivery import ActionCheckDelivery
+from actions.delivery import ActionCheckDelivery, ValidateOrderLookupForm
 from actions.handoff import ActionRequestHandoff
 from actions.support import ActionHandleFallback, ActionRefundProblem
 from tests.actions.conftest import make_tracker, responses, user_event
@@ -150,3 +150,16 @@ async def test_handoff_records_its_reason(dispatcher: CollectingDispatcher) -> N
     assert responses(dispatcher) == ["utter_handoff_queued"]  # tests/actions/test_handoff.py
     assert backend.handoff_requests[0]["reason"] == "refund_problem"
     assert SlotSet("handoff_reason", None) in events
+
+
+async def test_the_product_named_is_the_order_to_look_up(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    backend.add_order("alice", make_order("8100000000000021", title="Smartwatch"))
+    form = ValidateOrderLookupForm(backend)
+    stuck = make_tracker(text="my smartwatch is stuck in customs", intent="package_in_customs",
+                         active_loop="order_lookup_form")  # fmt: skip
+    assert form.extract_order_id(dispatcher, stuck, {}) == {"order_id": "8100000000000021"}
+    vague = make_tracker(text="my parcel is stuck in customs", intent="package_in_customs",
+                         active_loop="order_lookup_form")  # fmt: skip
+    assert form.extract_order_id(dispatcher, vague, {}) == {}  # the form asks which
