@@ -102,7 +102,7 @@ test: lint typecheck validate test-actions test-backend test-stories test-e2e ##
 bench-backend: setup ## backend p50/p95 and req/s, 1 and 16 clients, SQLite and PostgreSQL (about 2.5 minutes)
 	backend/.venv/bin/python -m dispute_backend bench
 
-eval-nlu: setup ## NLU 5-fold cross-validation: per-label F1, macro-F1 (about half an hour)
+eval-nlu: setup ## NLU 5-fold cross-validation: per-label F1, macro-F1 (about ten minutes)
 	$(STACK) exec .venv/bin/rasa test nlu --nlu data/nlu --cross-validation --folds 5 \
 		--out var/results/nlu
 	$(STACK) exec .venv/bin/python scripts/nlu_report.py var/results/nlu
