@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.synchronize import Event
 from typing import Any
 
@@ -133,7 +134,7 @@ def supervise(options: dict[str, Any], workers: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    def start() -> tuple[multiprocessing.process.BaseProcess, Event]:
+    def start() -> Worker:
         ready = spawn.Event()
         process = spawn.Process(target=_worker, args=(options, ready), daemon=False)
         process.start()
@@ -148,16 +149,39 @@ def supervise(options: dict[str, Any], workers: int) -> int:
     status = 0
     running = [start() for _ in range(workers)]
     while not stop.wait(0.5):
-        for i, (process, ready) in enumerate(running):
-            if process.is_alive():
-                continue
-            if not ready.is_set():
-                log.error("worker %s failed to start (exit %s)", process.pid, process.exitcode)
-                status = STARTUP_FAILURE
-                stop.set()
-                break
-            log.warning("worker %s died (exit %s); starting another", process.pid, process.exitcode)
-            running[i] = start()
+        if not _replace_dead_workers(running, start):
+            status = STARTUP_FAILURE
+            stop.set()
+    _stop_workers(running)
+    reserved.close()
+    # Free the workers' ready events (semaphores, unlinked by their finalisers) before
+    # the tracker stops: it unlinks whatever is still registered, and those finalisers
+    # would then fail at exit with a traceback in the log. The loops above run in
+    # helpers, so that this list held the last references.
+    running.clear()
+    gc.collect()
+    _stop_resource_tracker()
+    log.info("all workers stopped")
+    return status
+
+
+Worker = tuple[multiprocessing.process.BaseProcess, Event]
+
+
+def _replace_dead_workers(running: list[Worker], start: Callable[[], Worker]) -> bool:
+    """Start a new worker for each that died; False if one never started at all."""
+    for i, (process, ready) in enumerate(running):
+        if process.is_alive():
+            continue
+        if not ready.is_set():
+            log.error("worker %s failed to start (exit %s)", process.pid, process.exitcode)
+            return False
+        log.warning("worker %s died (exit %s); starting another", process.pid, process.exitcode)
+        running[i] = start()
+    return True
+
+
+def _stop_workers(running: list[Worker]) -> None:
     for process, _ in running:
         if process.is_alive():
             process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
@@ -166,16 +190,6 @@ def supervise(options: dict[str, Any], workers: int) -> int:
         if process.is_alive():
             process.kill()
             process.join()
-    reserved.close()
-    # Free the workers' ready events (semaphores, unlinked by their finalisers) before
-    # the tracker stops: it unlinks whatever is still registered, and those finalisers
-    # would then fail at exit with a traceback in the log.
-    running.clear()
-    process = ready = _ = None  # the loops' last references
-    gc.collect()
-    _stop_resource_tracker()
-    log.info("all workers stopped")
-    return status
 
 
 def _stop_resource_tracker() -> None:
