@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -99,6 +100,24 @@ class RunningStack:
             ))  # fmt: skip
             session.commit()
         engine.dispose()
+
+    def operator_api(self, method: str, path: str) -> Any:
+        """The backend's operator API, as the console calls it (for op-marta)."""
+        response = requests.request(
+            method, f"{self.backend_url}/api/v1/operator{path}",
+            headers={"Authorization": f"Bearer {self.env['CONSOLE_SERVICE_TOKEN']}",
+                     "X-Operator-Id": "op-marta", "Idempotency-Key": uuid.uuid4().hex},
+            timeout=5,
+        )  # fmt: skip
+        assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
+        return response.json()
+
+    def ticket_of(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation's open handoff ticket, as the backend has it."""
+        tickets = self.operator_api("get", "/handoff/tickets")["tickets"]
+        found = [t for t in tickets if t["conversation_id"] == conversation_id]
+        assert found, f"no open ticket for {conversation_id}"
+        return dict(found[0])
 
     def buyer_get(self, token: str, path: str) -> Any:
         """Read the backend as the storefront does, to check what a conversation did."""

@@ -61,20 +61,6 @@ class ConsoleSession:
         )
 
 
-def ticket_of(stack: RunningStack, conversation_id: str) -> dict[str, Any]:
-    """The conversation's open ticket, as the backend has it."""
-    response = requests.get(
-        f"{stack.backend_url}/api/v1/operator/handoff/tickets",
-        headers={"Authorization": f"Bearer {stack.env['CONSOLE_SERVICE_TOKEN']}",
-                 "X-Operator-Id": "op-marta"},
-        timeout=5,
-    )  # fmt: skip
-    response.raise_for_status()
-    tickets = [t for t in response.json()["tickets"] if t["conversation_id"] == conversation_id]
-    assert tickets, f"no open ticket for {conversation_id}"
-    return dict(tickets[0])
-
-
 def bot_texts(stack: RunningStack, conversation_id: str) -> list[str]:
     response = requests.get(
         f"{stack.rasa_url}/conversations/{conversation_id}/tracker",
@@ -154,7 +140,7 @@ def test_buyer_and_operator_talk_then_the_bot_takes_over_again(
 
 def test_two_operators_claim_at_once_and_exactly_one_wins(stack: RunningStack) -> None:
     sender, _ = ask_for_a_person(stack, "bruno")
-    ticket = ticket_of(stack, sender)["id"]
+    ticket = stack.ticket_of(sender)["id"]
     sessions = {o: ConsoleSession(stack, o) for o in OPERATORS}
     start = threading.Barrier(len(sessions))
     codes: dict[str, int] = {}
@@ -170,7 +156,7 @@ def test_two_operators_claim_at_once_and_exactly_one_wins(stack: RunningStack) -
         t.join(30)
     assert sorted(codes.values()) == [200, 409], codes
     winner = next(o for o, code in codes.items() if code == 200)
-    assert ticket_of(stack, sender)["operator_id"] == winner
+    assert stack.ticket_of(sender)["operator_id"] == winner
     assert sum(JOINED in text for text in bot_texts(stack, sender)) == 1
     assert sessions[winner].post(f"/tickets/{ticket}/give-back").status_code == 200
 
@@ -178,7 +164,7 @@ def test_two_operators_claim_at_once_and_exactly_one_wins(stack: RunningStack) -
 def test_the_handoff_survives_a_restart_of_rasa(stack: RunningStack) -> None:
     sender, token = ask_for_a_person(stack, "carla")
     marta = ConsoleSession(stack, "op-marta")
-    ticket = ticket_of(stack, sender)["id"]
+    ticket = stack.ticket_of(sender)["id"]
     assert marta.post(f"/tickets/{ticket}/claim").status_code == 200
 
     stack.stack.stop_service("rasa")
@@ -244,5 +230,5 @@ def test_request_to_queue_is_quick(stack: RunningStack) -> None:
     has answered."""
     started = time.monotonic()
     sender, _ = ask_for_a_person(stack, "erin")
-    assert ticket_of(stack, sender)["state"] == "waiting"
+    assert stack.ticket_of(sender)["state"] == "waiting"
     assert time.monotonic() - started < 10
