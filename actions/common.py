@@ -219,14 +219,8 @@ def format_money(amount: Decimal | None, currency: str) -> str:
     return f"{amount:.2f} {currency}".strip()
 
 
-class BackendAction(Action, abc.ABC):
-    """An action that talks to the backend on the buyer's behalf.
-
-    Subclasses implement `act`. Every backend failure is turned into a
-    response here, so no exception escapes `run()` and the turn's events are
-    never lost: an outage gets an apology and the offer of a person, a missing
-    or expired chat token gets a request to sign in again.
-    """
+class UsesBackend:
+    """The dispute backend, given (tests) or the process's default, made on first use."""
 
     def __init__(self, backend: DisputeBackend | None = None) -> None:
         self._backend = backend
@@ -236,6 +230,16 @@ class BackendAction(Action, abc.ABC):
         if self._backend is None:
             self._backend = default_backend()
         return self._backend
+
+
+class BackendAction(UsesBackend, Action, abc.ABC):
+    """An action that talks to the backend on the buyer's behalf.
+
+    Subclasses implement `act`. Every backend failure is turned into a
+    response here, so no exception escapes `run()` and the turn's events are
+    never lost: an outage gets an apology and the offer of a person, a missing
+    or expired chat token gets a request to sign in again.
+    """
 
     @abc.abstractmethod
     def name(self) -> str: ...

@@ -9,16 +9,19 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.backend_client import DisputeBackend, NotFound, default_backend
-from actions.common import BackendAction, format_date, latest_intent, normalise_order_id
+from actions.backend_client import NotFound
+from actions.common import (
+    BackendAction,
+    UsesBackend,
+    format_date,
+    latest_intent,
+    normalise_order_id,
+)
 from actions.open_dispute import named_order_answer
 
 
-class ValidateOrderLookupForm(FormValidationAction):
+class ValidateOrderLookupForm(UsesBackend, FormValidationAction):
     """Reads the order from the product named ("my smartwatch is stuck in customs")."""
-
-    def __init__(self, backend: DisputeBackend | None = None) -> None:
-        self._backend = backend
 
     def name(self) -> str:
         return "validate_order_lookup_form"
@@ -26,9 +29,7 @@ class ValidateOrderLookupForm(FormValidationAction):
     def extract_order_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if self._backend is None:
-            self._backend = default_backend()
-        return named_order_answer(self._backend, tracker)
+        return named_order_answer(self.backend, tracker)
 
 
 class ActionCheckDelivery(BackendAction):

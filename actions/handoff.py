@@ -30,8 +30,8 @@ from rasa_sdk.events import (
 )
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import BackendError, DisputeBackend, HandoffTicket, default_backend
-from actions.common import buyer_credential, idempotency_key
+from actions.backend_client import BackendError, HandoffTicket
+from actions.common import UsesBackend, buyer_credential, idempotency_key
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +43,8 @@ LISTEN = ActionExecuted("action_listen")
 CHANNELS_WITHOUT_OPERATOR_REPLIES: frozenset[str] = frozenset()
 
 
-class HandoffAware(Action, abc.ABC):
+class HandoffAware(UsesBackend, Action, abc.ABC):
     """An action that may ask the backend about the conversation's handoff."""
-
-    def __init__(self, backend: DisputeBackend | None = None) -> None:
-        self._backend = backend
-
-    @property
-    def backend(self) -> DisputeBackend:
-        if self._backend is None:
-            self._backend = default_backend()
-        return self._backend
 
     @abc.abstractmethod
     def name(self) -> str: ...

@@ -22,12 +22,12 @@ from actions.backend_client import (
     NotFound,
     Order,
     Refused,
-    default_backend,
 )
 from actions.common import (
     FORM_SLOTS,
     REASON_LABELS,
     BackendAction,
+    UsesBackend,
     buyer_credential,
     format_date,
     format_money,
@@ -211,17 +211,8 @@ class ActionAskOrderId(BackendAction):
         return []
 
 
-class ValidateDisputeForm(FormValidationAction):
+class ValidateDisputeForm(UsesBackend, FormValidationAction):
     """Checks each answer of the dispute form against the buyer's real orders."""
-
-    def __init__(self, backend: DisputeBackend | None = None) -> None:
-        self._backend = backend
-
-    @property
-    def backend(self) -> DisputeBackend:
-        if self._backend is None:
-            self._backend = default_backend()
-        return self._backend
 
     def name(self) -> str:
         return "validate_dispute_form"
