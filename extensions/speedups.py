@@ -1,4 +1,4 @@
-"""Three costs Rasa 3.6 pays on every message for no benefit, removed at import.
+"""Four costs Rasa 3.6 pays on every message for no benefit, removed at import.
 
 Each was found by profiling the Rasa server under load (py-spy, see the
 README's figures); none changes what Rasa does, only how often it redoes it.
@@ -16,6 +16,12 @@ README's figures); none changes what Rasa does, only how often it redoes it.
   session, and so a new TCP connection, for every call, and a form turn makes
   several. Requests now share one keep-alive session per endpoint and event
   loop, with Rasa's own headers, authentication and timeout.
+- BLAS threads: NumPy's OpenBLAS starts a worker thread per core, and after
+  each of the intent classifier's small matrix products those workers spin
+  (`sched_yield`) waiting for more, which under load kept the second core
+  80 % busy doing nothing: the action server and the backend waited for it.
+  The products are far too small to gain from splitting, so BLAS runs in the
+  calling thread. (ONNX Runtime is given one thread in sentence_embeddings.py.)
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event
 from rasa.utils.endpoints import EndpointConfig
+from threadpoolctl import threadpool_limits
 
 # Below the servers' own idle timeout (Sanic's is 5 s), so a connection is never
 # reused at the moment the other side closes it.
@@ -110,3 +117,4 @@ def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     EndpointConfig.session = _shared_session
+    threadpool_limits(limits=1, user_api="blas")  # a process-wide setting, kept

@@ -86,3 +86,13 @@ async def test_a_refused_call_is_still_an_error_and_the_next_one_works(
     with pytest.raises(Exception):  # noqa: B017  (aiohttp's 404 error)
         await endpoint.request(subpath="missing", json={})
     assert (await endpoint.request(json={"n": 1}))["echo"] == {"n": 1}
+
+
+def test_numpy_matrix_products_run_in_the_calling_thread_only() -> None:
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    np.ones((300, 300)) @ np.ones((300, 300))  # big enough for BLAS to split, if allowed
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "NumPy's BLAS was not found"
+    assert all(pool["num_threads"] == 1 for pool in blas)
