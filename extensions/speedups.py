@@ -1,4 +1,4 @@
-"""Four costs Rasa 3.6 pays on every message for no benefit, removed at import.
+"""Five costs Rasa 3.6 pays on every message for no benefit, removed at import.
 
 Each was found by profiling the Rasa server under load (py-spy, see the
 README's figures); none changes what Rasa does, only how often it redoes it.
@@ -22,20 +22,33 @@ README's figures); none changes what Rasa does, only how often it redoes it.
   80 % busy doing nothing: the action server and the backend waited for it.
   The products are far too small to gain from splitting, so BLAS runs in the
   calling thread. (ONNX Runtime is given one thread in sentence_embeddings.py.)
+- NLU on the event loop: Rasa runs the NLU pipeline inside its event loop,
+  so while one message was being encoded every other conversation waited,
+  though the encoder (ONNX Runtime, a quarter of the server's CPU) releases
+  the GIL. The pipeline now runs in one thread of its own, beside the loop:
+  the encoder uses the second core while the loop predicts and runs actions
+  for other conversations. One thread, so the components (the CRF tagger
+  keeps per-call state) never run twice at once; Rasa's `parse_message` is
+  otherwise unchanged and gets the result through a context variable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 from jsonschema import Draft202012Validator, ValidationError
 from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
 from rasa.shared.constants import DOCS_BASE_URL
 from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 from threadpoolctl import threadpool_limits
 
@@ -113,8 +126,50 @@ def _shared_session(self: EndpointConfig) -> _Borrowed:
     return _Borrowed(session)
 
 
+_nlu_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlu")
+# The NLU result of the message this task is parsing, computed in _nlu_thread.
+_parsed: contextvars.ContextVar[tuple[UserMessage, dict[str, Any]] | None]
+_parsed = contextvars.ContextVar("parsed", default=None)
+_parse_in_loop = MessageProcessor._parse_message_with_graph
+_rasa_parse_message = MessageProcessor.parse_message
+
+
+def _parse_with_graph(
+    self: MessageProcessor,
+    message: UserMessage,
+    tracker: DialogueStateTracker,
+    only_output_properties: bool = True,
+) -> dict[str, Any]:
+    ready = _parsed.get()
+    if ready is not None and ready[0] is message:
+        _parsed.set(None)
+        return ready[1]
+    return _parse_in_loop(self, message, tracker, only_output_properties)
+
+
+async def _parse_message(
+    self: MessageProcessor,
+    message: UserMessage,
+    tracker: DialogueStateTracker | None = None,
+    only_output_properties: bool = True,
+) -> dict[str, Any]:
+    if not self.http_interpreter:
+        if tracker is None:
+            tracker = DialogueStateTracker.from_events(message.sender_id, [])
+        parsed = await asyncio.get_running_loop().run_in_executor(
+            _nlu_thread, _parse_in_loop, self, message, tracker, only_output_properties
+        )
+        _parsed.set((message, parsed))
+    result: dict[str, Any] = await _rasa_parse_message(
+        self, message, tracker, only_output_properties
+    )
+    return result
+
+
 def install() -> None:
     RemoteAction._validate_action_result = _validate_action_result
     Event.resolve_by_type = staticmethod(_resolve_event_type)
     EndpointConfig.session = _shared_session
     threadpool_limits(limits=1, user_api="blas")  # a process-wide setting, kept
+    MessageProcessor._parse_message_with_graph = _parse_with_graph
+    MessageProcessor.parse_message = _parse_message

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import rasa.shared.utils.common
 from aiohttp import web
 from rasa.core.actions.action import RemoteAction
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.engine.constants import PLACEHOLDER_MESSAGE
+from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
+from rasa.shared.nlu.training_data.message import Message
 from rasa.utils.endpoints import EndpointConfig
 
 import extensions  # noqa: F401  (installs the speedups)
@@ -96,3 +105,59 @@ def test_numpy_matrix_products_run_in_the_calling_thread_only() -> None:
     blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
     assert blas, "NumPy's BLAS was not found"
     assert all(pool["num_threads"] == 1 for pool in blas)
+
+
+class SlowNLU:
+    """The NLU graph's stand-in: takes 50 ms, reads each text as its own intent."""
+
+    def __init__(self) -> None:
+        self.threads: list[str] = []
+        self.running = self.most_at_once = 0
+
+    def run(self, inputs: dict[str, Any], targets: list[str]) -> dict[str, Any]:
+        message = inputs[PLACEHOLDER_MESSAGE][0]
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        self.threads.append(threading.current_thread().name)
+        time.sleep(0.05)
+        self.running -= 1
+        parsed = Message(data={"text": message.text})
+        parsed.set("intent", {"name": message.text, "confidence": 1.0}, add_to_output=True)
+        return {targets[0]: [parsed]}
+
+
+def processor_with(nlu: SlowNLU) -> MessageProcessor:
+    processor = MessageProcessor.__new__(MessageProcessor)  # only what parsing reads
+    processor.http_interpreter = None
+    processor.graph_runner = nlu  # type: ignore[assignment]
+    processor.model_metadata = SimpleNamespace(nlu_target="nlu")  # type: ignore[assignment]
+    processor.domain = Domain.empty()
+    return processor
+
+
+async def test_messages_are_parsed_beside_the_event_loop_each_getting_its_own_result() -> None:
+    nlu = SlowNLU()
+    processor = processor_with(nlu)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    ticking = asyncio.create_task(ticker())
+    texts = [f"intent_{n}" for n in range(5)]
+    parsed = await asyncio.gather(
+        *(processor.parse_message(UserMessage(text, sender_id=text)) for text in texts)
+    )
+    ticking.cancel()
+
+    assert [p["intent"]["name"] for p in parsed] == texts
+    assert [p["text"] for p in parsed] == texts
+    # Once per message, never two at once, never on the loop's thread ...
+    assert len(nlu.threads) == 5
+    assert nlu.most_at_once == 1
+    assert all(name.startswith("nlu") for name in nlu.threads)
+    # ... which went on running other work during the 250 ms of parsing.
+    assert ticks >= 20
