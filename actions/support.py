@@ -86,7 +86,8 @@ class ActionHandleFallback(Action):
     """A message the bot cannot handle: not understood, or out of scope.
 
     The first time, it says what it can do (out of scope) or asks to rephrase,
-    with suggestions; the second time in a row it offers a person. A typed
+    with suggestions, or inside a form says it did not follow and lets the
+    form ask again; the second time in a row it offers a person. A typed
     "yes" or "no" right after any offer of a person (the button's question)
     is taken as the answer to it.
     """
@@ -113,11 +114,34 @@ class ActionHandleFallback(Action):
                 # question again now would make a "yes" mean two things.
                 offered.append(FollowupAction("action_listen"))
             return offered
-        if intent == "out_of_scope":
+        if tracker.active_loop_name:
+            # The form asks its question again next, with its own buttons: no
+            # menu of other topics in the middle of it.
+            dispatcher.utter_message(response="utter_off_track_in_form")
+        elif intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         else:
             dispatcher.utter_message(response="utter_ask_rephrase", buttons=SUGGESTIONS)
         return []
+
+
+class ActionDeclinePerson(Action):
+    """The buyer said no to a person after not being understood.
+
+    Outside a form it asks them to put it in other words. Inside one it says
+    nothing: the form's validator answers ("let's carry on") and asks its
+    question again, and two answers to one "no" would contradict each other.
+    """
+
+    def name(self) -> str:
+        return "action_decline_person"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if not tracker.active_loop_name:
+            dispatcher.utter_message(response="utter_rephrase_please")
+        return [SlotSet("handoff_reason", None)]
 
 
 class ActionStopForm(Action):

@@ -8,7 +8,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.delivery import ActionCheckDelivery, ValidateOrderLookupForm
 from actions.handoff import ActionRequestHandoff
-from actions.support import ActionHandleFallback, ActionRefundProblem
+from actions.support import ActionDeclinePerson, ActionHandleFallback, ActionRefundProblem
 from tests.actions.conftest import make_tracker, responses, user_event
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
@@ -140,6 +140,31 @@ async def test_a_yes_long_after_an_offer_is_not_taken_as_its_answer(
 async def test_out_of_scope_says_what_the_bot_does(dispatcher: CollectingDispatcher) -> None:
     await ActionHandleFallback().run(dispatcher, make_tracker(intent="out_of_scope"), {})
     assert responses(dispatcher) == ["utter_out_of_scope"]
+
+
+@pytest.mark.parametrize("intent", ["out_of_scope", "nlu_fallback"])
+async def test_a_first_miss_inside_a_form_offers_no_menu_of_other_topics(
+    intent: str, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(text="hmm", intent=intent, active_loop="dispute_form",
+                           events=answered_by("utter_greet"))  # fmt: skip
+    events = await ActionHandleFallback().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_off_track_in_form"]
+    assert all(not m.get("buttons") for m in dispatcher.messages)
+    assert events == []  # the form goes on and asks its question again
+
+
+@pytest.mark.parametrize(("active_loop", "said"), [(None, ["utter_rephrase_please"]),
+                                                   ("dispute_form", [])])  # fmt: skip
+async def test_no_to_a_person_gets_one_answer(
+    active_loop: str | None, said: list[str], dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker({"handoff_reason": "not_understood"}, text="no", intent="deny",
+                           active_loop=active_loop)  # fmt: skip
+    events = await ActionDeclinePerson().run(dispatcher, tracker, {})
+    # Inside a form, the form's own "let's carry on" is the answer.
+    assert responses(dispatcher) == said
+    assert SlotSet("handoff_reason", None) in events
 
 
 async def test_handoff_records_its_reason(dispatcher: CollectingDispatcher) -> None:

@@ -164,7 +164,10 @@ def test_a_typed_answer_to_the_offer_of_a_person_inside_the_form(
     chat.say("full refund")
     chat.say("no")
     assert "Shall I open it" in chat.say("The lantern does not switch on at all.")
-    chat.say("blorf snargle wibble")
+    # A hesitation is neither yes nor no: the form asks again, with no menu.
+    first = chat.say("hmm")
+    assert "finish this first" in first and "Shall I open it" in first
+    assert "not something I can help with" not in first
     assert "talk to a person" in chat.say("zzzq qqq vvvx").lower()
     reply = chat.say(answer)
     if answer == "yes":
@@ -175,6 +178,7 @@ def test_a_typed_answer_to_the_offer_of_a_person_inside_the_form(
         stack.operator_api("post", f"/handoff/tickets/{ticket['id']}/close")
     else:
         assert "carry on" in reply and "Shall I open it" in reply
+        assert "other words" not in reply  # one answer to the "no", not two
     # Either way nothing was opened by that answer.
     assert stack.buyer_get(chat.token or "", f"/disputes?order_id={order_id}") == []
 
