@@ -82,9 +82,11 @@ def offers_person(event: dict[str, Any]) -> bool:
 
 
 def person_offered_before_message(tracker: Tracker) -> bool:
-    """Did the bot's answer to the previous message offer a person?
+    """Was the bot's last message before this one an offer of a person?
 
-    Then a "yes" or "no" now answers that offer, whatever question came before it.
+    Then a "yes" or "no" now answers that offer. An offer followed by another
+    question (a form asking again after answering a digression) is not: the
+    buyer answers the question they see last.
     """
     seen_user = False
     for event in reversed(tracker.events):
@@ -92,8 +94,8 @@ def person_offered_before_message(tracker: Tracker) -> bool:
             if seen_user:
                 return False
             seen_user = True
-        elif seen_user and offers_person(event):
-            return True
+        elif seen_user and event.get("event") == "bot":
+            return offers_person(event)
     return False
 
 
@@ -144,16 +146,22 @@ def normalise_order_id(value: Any) -> str | None:
     return digits if len(digits) == 16 else None
 
 
+_NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d{1,2})?(?!\d|[.,]\d)")
+
+
 def parse_amount(value: Any) -> Decimal | None:
-    """'12.50', '12,5', '$12', '15 dollars' -> Decimal; anything else -> None."""
+    """'12.50', '12,5', '$12', '15 dollars' -> Decimal; anything else -> None.
+
+    Two different numbers ("between 5 and 8", "3 or 4 euros") are no amount:
+    the buyer is asked for one.
+    """
     if value is None:
         return None
-    text = str(value).strip().lower()
-    number = "".join(ch for ch in text.replace(",", ".") if ch.isdigit() or ch == ".")
-    if not number or number.count(".") > 1 or number == ".":
+    numbers = {n.replace(",", ".") for n in _NUMBER.findall(str(value))}
+    if len(numbers) != 1:
         return None
     try:
-        amount = Decimal(number).quantize(Decimal("0.01"))
+        amount = Decimal(numbers.pop()).quantize(Decimal("0.01"))
     except InvalidOperation:
         return None
     return amount
@@ -191,12 +199,20 @@ _RETURN_CHOICES = (
 )
 
 
+# Negative words that say yes: "no problem, I'll return it", "I don't mind sending it".
+_NOT_A_NEGATION = re.compile(
+    r"\b(?:no (?:problem|prob|worries|issue)s?|not a problem|(?:don'?t|do not) mind)\b",
+    re.IGNORECASE,
+)
+
+
 def return_choice_from_text(text: str) -> bool | None:
     """Whether a typed answer sends the item back (True), keeps it (False), or says neither.
 
     For answers typed instead of clicked at "Will you send the item back?":
     "yes, I'll return them", "I'd rather keep it", "I won't ship it back".
     """
+    text = _NOT_A_NEGATION.sub("fine", text)
     for pattern, returns_item in _RETURN_CHOICES:
         if pattern.search(text):
             return returns_item

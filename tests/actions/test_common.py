@@ -70,7 +70,9 @@ def test_idempotency_key_is_stable_per_turn_and_request() -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("12.5", Decimal("12.50")), ("$12", Decimal("12.00")), ("12,50", Decimal("12.50")),
-     ("abc", None), ("1.2.3", None), (None, None)],
+     ("abc", None), ("1.2.3", None), (None, None), ("15 dollars", Decimal("15.00")),
+     ("10 euros, yes 10", Decimal("10.00")),
+     ("somewhere between 5 and 8", None), ("3 or 4 euros", None)],
 )  # fmt: skip
 def test_parse_amount(value: object, expected: Decimal | None) -> None:
     assert parse_amount(value) == expected
@@ -98,6 +100,8 @@ def test_reason_from_free_text(text: str, reason: str | None) -> None:
      ("I don't want to keep it", True), ("i'll keep it", False), ("no return please", False),
      ("no, I keep them", False), ("i prefer not to return it", False),
      ("I won't send anything back", False), ("no need to post it back", False),
+     ("no problem, I'll return it", True), ("i don't mind sending them back", True),
+     ("not a problem, i can ship it", True), ("no, i don't mind keeping it", False),
      ("15 euros", None), ("hmm", None)],
 )  # fmt: skip
 def test_return_choice_from_free_text(text: str, returns_item: bool | None) -> None:

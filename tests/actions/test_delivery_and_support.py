@@ -6,6 +6,7 @@ import pytest
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.common import person_offered_before_message
 from actions.delivery import ActionCheckDelivery, ValidateOrderLookupForm
 from actions.handoff import ActionRequestHandoff
 from actions.support import ActionDeclinePerson, ActionHandleFallback, ActionRefundProblem
@@ -124,6 +125,21 @@ async def test_a_typed_no_to_the_offer_of_a_person_moves_on(
     events = await ActionHandleFallback().run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_anything_else"]
     assert SlotSet("handoff_reason", None) in events
+
+
+async def test_a_yes_after_an_offer_and_then_the_forms_question_answers_the_question(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    # "Cancel it?" -> "would I get my money back?" -> an answer offering a
+    # person -> "Cancel it?" again -> "yes": that is yes, cancel it.
+    asked_again = [*offered_a_person(),
+                   {"event": "bot", "text": "Cancel it?",
+                    "data": {"buttons": [{"title": "Yes", "payload": "/affirm"}]}}]  # fmt: skip
+    tracker = make_tracker(text="yes", intent="affirm", active_loop="dispute_cancel_form",
+                           events=asked_again)  # fmt: skip
+    assert not person_offered_before_message(tracker)
+    events = await ActionHandleFallback().run(dispatcher, tracker, {})
+    assert FollowupAction("action_request_handoff") not in events
 
 
 async def test_a_yes_long_after_an_offer_is_not_taken_as_its_answer(
