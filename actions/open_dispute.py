@@ -211,6 +211,16 @@ class ActionAskOrderId(BackendAction):
         return []
 
 
+_ASKS_FOR_MONEY = re.compile(r"\b(?:refund\w*|back|compensat\w*|partial\w*|reimburs\w*)\b", re.I)
+
+
+def refund_amount_asked(tracker: Tracker) -> bool:
+    """Does the latest message ask for an amount back ("a partial refund of 10 euros")?"""
+    message = tracker.latest_message or {}
+    has_amount = any(e.get("entity") == "amount" for e in message.get("entities") or [])
+    return has_amount and bool(_ASKS_FOR_MONEY.search(message.get("text") or ""))
+
+
 class ValidateDisputeForm(UsesBackend, FormValidationAction):
     """Checks each answer of the dispute form against the buyer's real orders."""
 
@@ -244,6 +254,17 @@ class ValidateDisputeForm(UsesBackend, FormValidationAction):
                 SlotSet("requested_slot", None),
                 FollowupAction("action_request_handoff"),
             ]
+        if (
+            tracker.get_slot("requested_slot") is None  # the form is starting
+            and tracker.get_slot("refund_amount") is not None
+            and not refund_amount_asked(tracker)
+        ):
+            # An amount from an earlier message ("my sister got 3 euros back") or
+            # a price ("I paid 9.99 euros and it broke") is not the refund asked
+            # for: the form asks.
+            forget = [SlotSet("refund_amount", None)]
+            tracker.add_slots(forget)
+            return [*forget, *await super().run(dispatcher, tracker, domain)]
         return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
@@ -411,7 +432,12 @@ class ValidateDisputeForm(UsesBackend, FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        amount = parse_amount(slot_value)
+        answer = tracker.latest_message.get("text") or ""
+        # The answer to "How much?" is read whole: "3 or 4 euros" is no one amount.
+        asked = tracker.get_slot("requested_slot") == "refund_amount"
+        if slot_value is None and not asked:
+            return {"refund_amount": None}  # forgotten (see run), not an answer
+        amount = parse_amount(answer if asked else slot_value)
         if amount is None or amount <= 0:
             dispatcher.utter_message(response="utter_amount_not_understood")
             return {"refund_amount": None}
@@ -445,10 +471,12 @@ class ValidateDisputeForm(UsesBackend, FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         """A typed answer to "Will you send the item back?" ("I'll keep it", "yes, I'll
-        return them"): the domain fills the slot from yes/no only."""
+        return them"). The domain fills the slot from a plain yes or no; words about
+        the return say more than the intent does ("no problem, I'll return it")."""
         if tracker.get_slot("requested_slot") != "with_return" or latest_intent(tracker) in (
-            "affirm", "deny", "stop", "request_human",
-        ):  # fmt: skip
+            "stop",
+            "request_human",
+        ):
             return {}
         choice = return_choice_from_text(tracker.latest_message.get("text") or "")
         return {} if choice is None else {"with_return": choice}

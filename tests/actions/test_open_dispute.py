@@ -173,6 +173,38 @@ async def test_an_amount_in_another_currency_is_asked_again(
     assert dispatcher.messages[0]["currency"] == "USD"
 
 
+@pytest.mark.parametrize("typed", ["3 or 4 euros", "somewhere between 5 and 8"])
+async def test_two_amounts_in_the_answer_are_asked_again_as_one(
+    typed: str, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker({"order_id": ORDER}, text=typed, requested_slot="refund_amount", **FORM)
+    # Whatever the mappings took from it ("4" from "4 euros", "58" from the digits).
+    for slot_value in ("4", "58"):
+        result = ValidateDisputeForm(backend).validate_refund_amount(
+            slot_value, dispatcher, tracker, {}
+        )
+        assert result == {"refund_amount": None}
+    assert responses(dispatcher) == ["utter_amount_not_understood"] * 2
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [("ok, i want to open a dispute", False),  # the amount came from an earlier message
+     ("i paid 9.99 euros for it and it arrived broken", False),  # a price, not a request
+     ("i want a partial refund of 10 euros", True), ("give me 5 euros back", True)],
+)  # fmt: skip
+async def test_an_amount_not_asked_for_is_forgotten_when_the_form_starts(
+    text: str, kept: bool, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    said = [{"entity": "amount", "value": "10", "start": 0, "end": 1}] if "euros" in text else []
+    tracker = make_tracker({"refund_amount": "3.00"}, text=text, intent="open_dispute",
+                           entities=said, **FORM)  # fmt: skip
+    domain = {"forms": {"dispute_form": {"required_slots": ["order_id", "refund_amount"]}}}
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
+    assert (SlotSet("refund_amount", None) in events) is not kept
+    assert "utter_amount_not_understood" not in responses(dispatcher)  # nothing was asked
+
+
 @pytest.mark.parametrize(
     ("text", "corrected"),
     [("no, the other order", True), ("sorry, wrong order", True), ("it's not this order", True),
@@ -200,8 +232,12 @@ async def test_the_other_order_asks_for_the_order_again(
     [("yes, i'll return them", "inform", [SlotSet("with_return", True)]),
      ("I'd rather keep it", "inform", [SlotSet("with_return", False)]),
      ("14 euros", "inform", []),
-     # A yes or no is the domain's mapping; "stop" leaves the form.
-     ("no, I keep it", "deny", []), ("stop, I'll keep it", "stop", [])],
+     # A plain yes or no is the domain's mapping; words about the return say
+     # more than the intent; "stop" leaves the form.
+     ("yes", "affirm", []), ("no", "deny", []),
+     ("no, I keep it", "deny", [SlotSet("with_return", False)]),
+     ("no problem, I'll return it", "deny", [SlotSet("with_return", True)]),
+     ("stop, I'll keep it", "stop", [])],
 )  # fmt: skip
 async def test_a_typed_return_choice_fills_the_return_question(
     form: type[ValidateDisputeForm],
