@@ -99,11 +99,21 @@ def outcome_from_text(text: str) -> str | None:
     return None
 
 
-_WORD = re.compile(r"[a-z]{4,}")
+_WORD = re.compile(r"[a-z]{3,}")
+# Short words that name no product; "hub", "mug", "bag", "fan" and the like do.
+_NOT_PRODUCTS = frozenset(
+    "the and for you are but not was got has had its his her can did one all any our out why"
+    " how who too new now yet use get see way day may say own off let put ask try big old bad"
+    " two per via yes ago him she they them this that with from have what when your just".split()
+)
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in _WORD.findall(text.lower()) if word not in _NOT_PRODUCTS]
 
 
 def _stems(text: str) -> set[str]:
-    return {word.removesuffix("s") for word in _WORD.findall(text.lower())}
+    return {word.removesuffix("s") for word in _words(text)}
 
 
 def orders_named(orders: list[Order], text: str) -> list[str]:
@@ -114,9 +124,13 @@ def orders_named(orders: list[Order], text: str) -> list[str]:
     return [order_id for order_id, count in shared.items() if count and count == best]
 
 
+_QUALIFIER = re.compile(r"\s(?:for|with|in|from|to|compatible)\s.*", re.IGNORECASE)
+
+
 def head_noun(title: str) -> str | None:
-    """The word a buyer names a product by: the last of its title ("Running shoes")."""
-    words = _WORD.findall(title.lower())
+    """The word a buyer names a product by: the last of its title before any
+    qualifier ("Running shoes", "USB-C hub for laptops")."""
+    words = _words(_QUALIFIER.sub("", title)) or _words(title)
     return words[-1].removesuffix("s") if words else None
 
 

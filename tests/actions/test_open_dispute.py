@@ -426,6 +426,8 @@ async def test_a_yes_long_after_an_offer_answers_the_form(
      ("its the running shoes", "order_id", "8100000000000024"),
      ("the wireless earbuds please", "order_id", ORDER),
      ("i'm running out of time", "order_id", None),  # not the shoes' own noun
+     ("the usb hub", "order_id", "8100000000000025"),  # a short product noun
+     ("i paid for it and it's not the one", "order_id", None),  # short words name nothing
      ("i want to open a dispute", None, None),  # nothing named: the form asks
      ("the backpack", "dispute_reason", None)],  # not the question being asked
 )  # fmt: skip
@@ -435,6 +437,7 @@ async def test_a_product_named_instead_of_the_number_picks_the_order(
 ) -> None:  # fmt: skip
     backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
     backend.add_order("alice", make_order("8100000000000024", title="Running shoes"))
+    backend.add_order("alice", make_order("8100000000000025", title="USB-C hub for the laptop"))
     tracker = make_tracker(text=text, intent="open_dispute", requested_slot=requested, **FORM)
     result = ValidateDisputeForm(backend).extract_order_id(dispatcher, tracker, {})
     assert result == ({"order_id": expected} if expected else {})
