@@ -117,8 +117,40 @@ class ActionCheckDisputeStatus(BackendAction):
 class ValidateDisputeChangeForm(ValidateDisputeForm):
     """R4: the dispute to change must be in progress; amounts as when opening."""
 
+    # The cancel form's confirmation names the order itself.
+    names_the_dispute_picked = True
+
     def name(self) -> str:
         return "validate_dispute_change_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        starting = tracker.get_slot("requested_slot") is None
+        if (
+            starting
+            and not tracker.get_slot("order_id")
+            and not tracker.get_slot("dispute_blocked")
+        ):
+            # No dispute named: with none in progress there is nothing to ask,
+            # and with one there is nothing to choose (the confirmation names it).
+            try:
+                in_progress = [o for o in self.backend.orders(self._buyer(tracker))
+                               if o.active_dispute_id]  # fmt: skip
+            except BackendError:
+                in_progress = None  # the question's action explains what went wrong
+            if in_progress == []:
+                dispatcher.utter_message(response="utter_no_dispute_in_progress")
+                return [SlotSet("dispute_blocked", "no_dispute_in_progress"),
+                        SlotSet("requested_slot", None)]  # fmt: skip
+            if in_progress is not None and len(in_progress) == 1:
+                only = in_progress[0]
+                if self.names_the_dispute_picked:
+                    dispatcher.utter_message(
+                        response="utter_your_one_dispute", order_id=only.id, title=only.title
+                    )
+                tracker.add_slots([SlotSet("order_id", only.id)])
+        return await super().run(dispatcher, tracker, domain)
 
     async def required_slots(
         self,
@@ -145,6 +177,8 @@ class ValidateDisputeChangeForm(ValidateDisputeForm):
 
 
 class ValidateDisputeCancelForm(ValidateDisputeChangeForm):
+    names_the_dispute_picked = False
+
     def name(self) -> str:
         return "validate_dispute_cancel_form"
 

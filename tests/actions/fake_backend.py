@@ -71,7 +71,11 @@ class InMemoryDisputeBackend(DisputeBackend):
         return Buyer(id=buyer_id, name=buyer_id.title(), under_review=buyer_id in self.under_review)
 
     def orders(self, buyer: str) -> list[Order]:
-        return list(self.orders_by_buyer.get(self._buyer(buyer, "orders"), []))
+        # Each with its dispute in progress, as the real backend lists them.
+        return [
+            self.order(buyer, o.id)
+            for o in self.orders_by_buyer.get(self._buyer(buyer, "orders"), [])
+        ]
 
     def order(self, buyer: str, order_id: str) -> Order:
         for order in self.orders_by_buyer.get(self._buyer(buyer, "order"), []):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -13,10 +14,11 @@ from actions.manage_dispute import (
     ActionCheckDisputeStatus,
     ActionExplainEvidence,
     ActionModifyDispute,
+    ValidateDisputeCancelForm,
     ValidateDisputeChangeForm,
 )
 from tests.actions.conftest import TOKEN, make_tracker, responses
-from tests.actions.fake_backend import InMemoryDisputeBackend
+from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
 ORDER = "8123456789012345"
 
@@ -94,3 +96,47 @@ async def test_evidence_names_the_disputes_in_progress(
     await ActionExplainEvidence(backend).run(again, make_tracker(), {})
     assert responses(again) == ["utter_evidence_how"]
     assert dispute_id in again.messages[0]["disputes"]
+
+
+@pytest.mark.parametrize("form", [ValidateDisputeCancelForm, ValidateDisputeChangeForm])
+async def test_with_no_dispute_in_progress_the_form_ends_at_once(
+    form: type[ValidateDisputeChangeForm],
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    name = form(backend).name().removeprefix("validate_")
+    tracker = make_tracker(text="cancel my dispute", intent="cancel_dispute", active_loop=name)
+    events = await form(backend).run(
+        dispatcher, tracker, {"forms": {name: {"required_slots": ["order_id"]}}}
+    )
+    assert responses(dispatcher) == ["utter_no_dispute_in_progress"]
+    # requested_slot None ends the form: no question left hanging.
+    assert SlotSet("requested_slot", None) in events
+    assert SlotSet("dispute_blocked", "no_dispute_in_progress") in events
+
+
+@pytest.mark.parametrize(("disputes", "picked"), [(1, ORDER), (2, None)])
+async def test_the_one_dispute_in_progress_is_the_one_meant(
+    disputes: int, picked: str | None, backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:  # fmt: skip
+    open_one(backend)
+    if disputes == 2:
+        backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
+        request = NewDispute("8123456789012346", "damaged", "full_refund", None, False, "Broken.")
+        backend.open_dispute(TOKEN, request, idempotency_key="k2")
+    tracker = make_tracker(text="cancel my dispute", intent="cancel_dispute",
+                           active_loop="dispute_cancel_form")  # fmt: skip
+    domain = {
+        "forms": {"dispute_cancel_form": {"required_slots": ["order_id", "cancel_confirmed"]}}
+    }
+    events = await ValidateDisputeCancelForm(backend).run(dispatcher, tracker, domain)
+    assert (SlotSet("order_id", ORDER) in events) is (picked is not None)
+    assert responses(dispatcher) == []  # "Cancel it?" names the order itself
+
+    change = make_tracker(text="change my proposal", intent="modify_dispute",
+                          active_loop="dispute_change_form")  # fmt: skip
+    said = CollectingDispatcher()
+    domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
+    await ValidateDisputeChangeForm(backend).run(said, change, domain)
+    assert responses(said) == (["utter_your_one_dispute"] if picked else [])
