@@ -515,6 +515,10 @@ class ValidateDisputeForm(UsesBackend, FormValidationAction):
         if len(text) < 10:
             dispatcher.utter_message(response="utter_description_too_short")
             return {"dispute_description": None}
+        if text.endswith("?") and latest_intent(tracker) not in ("open_dispute", "inform"):
+            # "can I send you a photo instead?" is a question, not what is wrong.
+            dispatcher.utter_message(response="utter_description_not_a_question")
+            return {"dispute_description": None}
         return {"dispute_description": text[:2000]}
 
 
@@ -531,14 +535,22 @@ class ActionAskDisputeConfirmed(BackendAction):
         outcome = tracker.get_slot("requested_outcome")
         amount = parse_amount(tracker.get_slot("refund_amount")) or order.amount
         with_return = tracker.get_slot("with_return")
+        reason = tracker.get_slot("dispute_reason") or ""
+        if reason == "not_received":
+            returning = "there is nothing to send back"
+        else:
+            returning = "you will return the item" if with_return else "you keep the item"
+        description = str(tracker.get_slot("dispute_description") or "")
         dispatcher.utter_message(
             response="utter_ask_dispute_confirmed",
             order_id=order.id,
             title=order.title,
-            reason=REASON_LABELS.get(tracker.get_slot("dispute_reason") or "", "other"),
+            reason=REASON_LABELS.get(reason, "other"),
             outcome="a full refund" if outcome == "full_refund" else "a partial refund",
             amount=format_money(amount, order.currency),
-            returning="you will return the item" if with_return else "you keep the item",
+            returning=returning,
+            # What the seller will read, shortened: the buyer checks it is theirs.
+            description=description if len(description) <= 200 else description[:197] + "...",
         )
         return []
 

@@ -13,6 +13,7 @@ from actions.backend_client import ChannelAccountNotLinked
 from actions.manage_dispute import ValidateDisputeChangeForm
 from actions.open_dispute import (
     DISPUTE_FORM_SLOTS,
+    ActionAskDisputeConfirmed,
     ActionAskOrderId,
     ActionOpenDispute,
     ValidateDisputeForm,
@@ -171,6 +172,25 @@ async def test_an_amount_in_another_currency_is_asked_again(
     assert result == {"refund_amount": None}
     assert responses(dispatcher) == ["utter_amount_wrong_currency"]
     assert dispatcher.messages[0]["currency"] == "USD"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "kept"),
+    [("can i send you a photo instead?", "send_evidence", False),
+     ("will i lose my money if i do this?", "out_of_scope", False),
+     ("it does not charge, is that normal?", "open_dispute", True),  # a description still
+     ("The left earbud does not charge at all.", "open_dispute", True)],
+)  # fmt: skip
+async def test_a_question_is_not_taken_as_the_description(
+    text: str, intent: str, kept: bool, backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:  # fmt: skip
+    tracker = make_tracker(text=text, intent=intent, requested_slot="dispute_description", **FORM)
+    result = ValidateDisputeForm(backend).validate_dispute_description(
+        text, dispatcher, tracker, {}
+    )
+    assert result == {"dispute_description": text if kept else None}
+    assert responses(dispatcher) == ([] if kept else ["utter_description_not_a_question"])
 
 
 @pytest.mark.parametrize("typed", ["3 or 4 euros", "somewhere between 5 and 8"])
@@ -449,3 +469,21 @@ async def test_a_product_named_is_not_read_without_a_signed_in_buyer(
 ) -> None:
     tracker = make_tracker(text="the wireless earbuds", token=None, requested_slot="order_id")
     assert ValidateDisputeForm(backend).extract_order_id(dispatcher, tracker, {}) == {}
+
+
+@pytest.mark.parametrize(
+    ("reason", "with_return", "returning"),
+    [("damaged", False, "you keep the item"), ("damaged", True, "you will return the item"),
+     ("not_received", None, "there is nothing to send back")],
+)  # fmt: skip
+async def test_the_summary_shows_the_buyers_words_and_the_return_as_it_is(
+    reason: str, with_return: bool | None, returning: str,
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher,
+) -> None:  # fmt: skip
+    slots = {"order_id": ORDER, "dispute_reason": reason, "requested_outcome": "full_refund",
+             "with_return": with_return, "dispute_description": "x" * 300}  # fmt: skip
+    await ActionAskDisputeConfirmed(backend).run(dispatcher, make_tracker(slots), {})
+    message = dispatcher.messages[0]
+    assert message["response"] == "utter_ask_dispute_confirmed"
+    assert message["returning"] == returning
+    assert message["description"] == "x" * 197 + "..."

@@ -38,6 +38,7 @@ def test_open_modify_check_and_cancel_a_dispute(stack: RunningStack) -> None:
     assert "describe the problem" in chat.say("no").lower()
     summary = chat.say("The left earbud does not charge at all, the case light stays off.")
     assert "15.00 EUR" in summary and "Shall I open it" in summary
+    assert "The left earbud does not charge at all" in summary  # the buyer's own words
     opened = chat.say("yes")
     assert "is open for order" in opened
 
