@@ -14,6 +14,7 @@ from actions.backend_client import (
     BackendError,
     Conflict,
     Dispute,
+    Order,
     Refused,
 )
 from actions.common import (
@@ -126,31 +127,36 @@ class ValidateDisputeChangeForm(ValidateDisputeForm):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        starting = tracker.get_slot("requested_slot") is None
-        if (
-            starting
-            and not tracker.get_slot("order_id")
-            and not tracker.get_slot("dispute_blocked")
-        ):
-            # No dispute named: with none in progress there is nothing to ask,
-            # and with one there is nothing to choose (the confirmation names it).
-            try:
-                in_progress = [o for o in self.backend.orders(self._buyer(tracker))
-                               if o.active_dispute_id]  # fmt: skip
-            except BackendError:
-                in_progress = None  # the question's action explains what went wrong
-            if in_progress == []:
-                dispatcher.utter_message(response="utter_no_dispute_in_progress")
-                return [SlotSet("dispute_blocked", "no_dispute_in_progress"),
-                        SlotSet("requested_slot", None)]  # fmt: skip
-            if in_progress is not None and len(in_progress) == 1:
-                only = in_progress[0]
-                if self.names_the_dispute_picked:
-                    dispatcher.utter_message(
-                        response="utter_your_one_dispute", order_id=only.id, title=only.title
-                    )
-                tracker.add_slots([SlotSet("order_id", only.id)])
+        # No dispute named: with none in progress there is nothing to ask, and
+        # with one there is nothing to choose (the confirmation names it).
+        in_progress = self._disputes_to_choose_from(tracker)
+        if in_progress == []:
+            dispatcher.utter_message(response="utter_no_dispute_in_progress")
+            return [SlotSet("dispute_blocked", "no_dispute_in_progress"),
+                    SlotSet("requested_slot", None)]  # fmt: skip
+        if in_progress is not None and len(in_progress) == 1:
+            only = in_progress[0]
+            if self.names_the_dispute_picked:
+                dispatcher.utter_message(
+                    response="utter_your_one_dispute", order_id=only.id, title=only.title
+                )
+            tracker.add_slots([SlotSet("order_id", only.id)])
         return await super().run(dispatcher, tracker, domain)
+
+    def _disputes_to_choose_from(self, tracker: Tracker) -> list[Order] | None:
+        """The orders with a dispute in progress, when the form starts with none
+        named; None when there is no choice to make or the backend cannot say
+        (the question's action then explains what went wrong)."""
+        if (
+            tracker.get_slot("requested_slot") is not None
+            or tracker.get_slot("order_id")
+            or tracker.get_slot("dispute_blocked")
+        ):
+            return None
+        try:
+            return [o for o in self.backend.orders(self._buyer(tracker)) if o.active_dispute_id]
+        except BackendError:
+            return None
 
     async def required_slots(
         self,

@@ -268,6 +268,7 @@ class ValidateDisputeForm(UsesBackend, FormValidationAction):
                 SlotSet("requested_slot", None),
                 FollowupAction("action_request_handoff"),
             ]
+        forget: list[EventType] = []
         if (
             tracker.get_slot("requested_slot") is None  # the form is starting
             and tracker.get_slot("refund_amount") is not None
@@ -278,8 +279,7 @@ class ValidateDisputeForm(UsesBackend, FormValidationAction):
             # for: the form asks.
             forget = [SlotSet("refund_amount", None)]
             tracker.add_slots(forget)
-            return [*forget, *await super().run(dispatcher, tracker, domain)]
-        return await super().run(dispatcher, tracker, domain)
+        return [*forget, *await super().run(dispatcher, tracker, domain)]
 
     async def required_slots(
         self,
@@ -446,12 +446,11 @@ class ValidateDisputeForm(UsesBackend, FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        answer = tracker.latest_message.get("text") or ""
-        # The answer to "How much?" is read whole: "3 or 4 euros" is no one amount.
         asked = tracker.get_slot("requested_slot") == "refund_amount"
         if slot_value is None and not asked:
             return {"refund_amount": None}  # forgotten (see run), not an answer
-        amount = parse_amount(answer if asked else slot_value)
+        # The answer to "How much?" is read whole: "3 or 4 euros" is no one amount.
+        amount = parse_amount(tracker.latest_message.get("text") if asked else slot_value)
         if amount is None or amount <= 0:
             dispatcher.utter_message(response="utter_amount_not_understood")
             return {"refund_amount": None}
