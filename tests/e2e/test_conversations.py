@@ -238,3 +238,14 @@ def test_backend_down_gets_an_apology_and_a_person(stack: RunningStack) -> None:
     finally:
         stack.stack.start_service("backend")
     assert "can't reach" not in chat.say("show me my disputes")
+
+
+def test_cancel_in_the_middle_of_opening_a_dispute_stops_the_form(stack: RunningStack) -> None:
+    stack.add_order("8900000000000014", "alice", title="Reading lamp")
+    chat = talk(stack, "alice")
+    chat.say("I want to open a dispute")
+    chat.say("8900000000000014")
+    assert "full refund or a partial refund" in chat.say("it's broken")
+    # Not read as the answer to "full or partial?": the form stops.
+    assert "stopped" in chat.say("cancel")
+    assert stack.buyer_get(chat.token or "", "/disputes?order_id=8900000000000014") == []
