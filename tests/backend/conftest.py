@@ -19,14 +19,22 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+import factories
 from dispute_backend.app import create_app, rule_settings
-from dispute_backend.auth import get_session
+from dispute_backend.auth import get_identity_session, get_session
 from dispute_backend.clock import FrozenClock
 from dispute_backend.db import make_engine
 from dispute_backend.migrate import upgrade
 from dispute_backend.rules import RuleSettings
 from dispute_backend.settings import Settings
-from factories import ASSISTANT_TOKEN, CONSOLE_TOKEN, NOW, SECRET, STOREFRONT_TOKEN
+from factories import (
+    ASSISTANT_TOKEN,
+    CONSOLE_TOKEN,
+    IDENTITY_SECRET,
+    NOW,
+    SECRET,
+    STOREFRONT_TOKEN,
+)
 
 PG_ADMIN_URL = os.environ.get(
     "BACKEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -100,8 +108,8 @@ def rs() -> RuleSettings:
     return RuleSettings()
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def make_settings(database_url: str, tmp_path: Path) -> Settings:
+    """The test tokens and secrets, a small evidence cap, and no scheduler."""
     return Settings(
         app_env="test",
         database_url=database_url,
@@ -109,10 +117,16 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         storefront_service_token=STOREFRONT_TOKEN,
         console_service_token=CONSOLE_TOKEN,
         chat_token_secret=SECRET,
+        channel_identity_secret=IDENTITY_SECRET,
         evidence_dir=tmp_path / "evidence",
         max_evidence_bytes=200_000,
         scheduler_enabled=False,
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
 
 
 @pytest.fixture
@@ -127,5 +141,21 @@ def client(settings: Settings, session: Session, clock: FrozenClock) -> Iterator
             session.rollback()  # like closing a real session: drop what was not committed
 
     app.dependency_overrides[get_session] = test_session
+    app.dependency_overrides[get_identity_session] = test_session
     with TestClient(app, raise_server_exceptions=False) as tc:
         yield tc
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path) -> Settings:
+    """A fresh SQLite file of its own with a seller and the buyer "alice", committed: for
+    tests of a real server or of the database file, on SQLite only."""
+    url = f"sqlite:///{tmp_path / 'own.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as s:
+        factories.seller(s)
+        factories.buyer(s, "alice")
+        s.commit()
+    engine.dispose()
+    return make_settings(url, tmp_path)

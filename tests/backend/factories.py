@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import jwt
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from dispute_backend.auth import issue_chat_token
-from dispute_backend.models import Buyer, Operator, Order, Seller, ShippingStatus
+from dispute_backend.auth import CHANNEL_IDENTITY_AUDIENCE, issue_chat_token
+from dispute_backend.db import make_engine
+from dispute_backend.enums import DisputeReason, RequestedOutcome, ShippingStatus
+from dispute_backend.models import (
+    AbuseReview,
+    Buyer,
+    ChatSession,
+    Dispute,
+    Event,
+    Evidence,
+    IdempotencyRecord,
+    Message,
+    Operator,
+    Order,
+    Proposal,
+    Seller,
+)
+from dispute_backend.rules import RuleSettings
+from dispute_backend.services import disputes
 from dispute_backend.settings import Settings
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -18,6 +38,7 @@ ASSISTANT_TOKEN = "test-assistant-token"
 STOREFRONT_TOKEN = "test-storefront-token"
 CONSOLE_TOKEN = "test-console-token"
 SECRET = "test-chat-secret-0123456789abcdef0123456789"
+IDENTITY_SECRET = "test-identity-secret-0123456789abcdef0123"
 
 DAY = timedelta(days=1)
 _ids = itertools.count(1)
@@ -87,9 +108,92 @@ def order(
     return row
 
 
-def buyer_headers(settings: Settings, buyer_id: str, *, now: datetime = NOW) -> dict[str, str]:
-    token, _ = issue_chat_token(buyer_id=buyer_id, now=now, settings=settings)
-    return {"Authorization": f"Bearer {ASSISTANT_TOKEN}", "X-Buyer-Token": token}
+def dispute(
+    session: Session,
+    buyer: Buyer,
+    order: Order,
+    *,
+    reason: DisputeReason = DisputeReason.damaged,
+    description: str = "",
+    now: datetime = NOW,
+) -> Dispute:
+    """A buyer's dispute on an order, opened through the service (full refund, no return)."""
+    return disputes.open_dispute(
+        session,
+        buyer=buyer,
+        order_id=order.id,
+        reason=reason,
+        requested_outcome=RequestedOutcome.full_refund,
+        refund_amount=None,
+        with_return=False,
+        description=description,
+        now=now,
+        rs=RuleSettings(),
+    )
+
+
+CONVERSATION = "0123456789abcdef0123456789abcdef"
+
+
+def buyer_headers(
+    settings: Settings,
+    buyer_id: str,
+    session: Session | None = None,
+    *,
+    now: datetime = NOW,
+    conversation: str | None = CONVERSATION,
+) -> dict[str, str]:
+    """The assistant's headers for a buyer: a chat token of a new chat session (committed in
+    `session`, or straight to the database for tests of committed data), bound to
+    `conversation` and sent from it. For a buyer the database does not know, the token
+    names a session that does not exist either."""
+    chat = ChatSession(
+        id=uuid.uuid4().hex,
+        buyer_id=buyer_id,
+        conversation_id=conversation,
+        created_at=now,
+        expires_at=now + timedelta(days=1),
+    )
+    token, _ = issue_chat_token(chat=chat, now=now, settings=settings)
+    if session is None:
+        engine = make_engine(settings.database_url)
+        try:
+            with Session(engine) as own:
+                _store_chat_session(own, chat)
+        finally:
+            engine.dispose()
+    else:
+        _store_chat_session(session, chat)
+    headers = {"Authorization": f"Bearer {ASSISTANT_TOKEN}", "X-Buyer-Token": token}
+    if conversation is not None:
+        headers["X-Conversation-Id"] = conversation
+    return headers
+
+
+def _store_chat_session(session: Session, chat: ChatSession) -> None:
+    if session.get(Buyer, chat.buyer_id) is not None:
+        session.add(chat)
+        session.commit()
+
+
+def channel_headers(
+    account: str,
+    *,
+    now: datetime = NOW,
+    conversation: str | None = None,
+    secret: str = IDENTITY_SECRET,
+) -> dict[str, str]:
+    """The assistant's headers for a Telegram/Messenger user: the identity the Rasa server
+    signs once the platform's webhook is verified (extensions/identity.py), sent from the
+    account's own conversation unless another is named."""
+    issued = int(now.timestamp())
+    claims = {"sub": account, "aud": CHANNEL_IDENTITY_AUDIENCE, "iat": issued, "exp": issued + 900}
+    proof = jwt.encode(claims, secret, algorithm="HS256")
+    return {
+        "Authorization": f"Bearer {ASSISTANT_TOKEN}",
+        "X-Channel-Identity": proof,
+        "X-Conversation-Id": conversation or account,
+    }
 
 
 def seller_headers(key: str = SELLER_KEY) -> dict[str, str]:
@@ -102,3 +206,20 @@ def operator_headers(operator_id: str = "op-ana") -> dict[str, str]:
 
 def key(name: str) -> dict[str, str]:
     return {"Idempotency-Key": f"{name}-{next(_ids)}"}
+
+
+def purge(session: Session, *, buyer_id: str, seller_id: str) -> None:
+    """Delete and commit what a test of committed data wrote for one buyer and one seller."""
+    disputes = select(Dispute.id).where(Dispute.buyer_id == buyer_id)
+    session.execute(delete(Event).where(Event.buyer_id == buyer_id))
+    for table in (Proposal, Evidence, Message):
+        session.execute(delete(table).where(table.dispute_id.in_(disputes)))
+    session.execute(delete(Dispute).where(Dispute.buyer_id == buyer_id))
+    principal = IdempotencyRecord.principal == f"buyer:{buyer_id}"
+    session.execute(delete(IdempotencyRecord).where(principal))
+    session.execute(delete(Order).where(Order.buyer_id == buyer_id))
+    session.execute(delete(AbuseReview).where(AbuseReview.buyer_id == buyer_id))
+    session.execute(delete(ChatSession).where(ChatSession.buyer_id == buyer_id))
+    session.execute(delete(Buyer).where(Buyer.id == buyer_id))
+    session.execute(delete(Seller).where(Seller.id == seller_id))
+    session.commit()

@@ -1,12 +1,12 @@
 """Account linking for messaging channels: codes by e-mail (the dev outbox), attempts, expiry,
-rate limit, no hint of whether an e-mail exists, unlink; and the assistant acting for a linked
-channel account through X-Channel-Account."""
+rate limits, no hint of whether an e-mail exists, unlink; and the assistant acting for a linked
+channel account through the identity the Rasa server signed (X-Channel-Identity)."""
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -38,8 +38,8 @@ def world(session: Session) -> str:
     return order.id
 
 
-def channel(account: str = TG) -> dict[str, str]:
-    return {"Authorization": f"Bearer {f.ASSISTANT_TOKEN}", "X-Channel-Account": account}
+def channel(account: str = TG, now: datetime = f.NOW) -> dict[str, str]:
+    return f.channel_headers(account, now=now)
 
 
 def ask_code(client: TestClient, email: str, account: str = TG) -> dict[str, object]:
@@ -75,8 +75,12 @@ def test_link_with_the_mailed_code_then_act_as_the_buyer(
     code = mailed_code(settings, "alice@example.com")
     status, body = link(client, code)
     assert status == 201, body
-    assert body == {"channel": "telegram", "external_id": "12345", "buyer_id": "alice",
-                    "buyer_name": "Alice"}  # fmt: skip
+    assert body == {
+        "channel": "telegram",
+        "external_id": "12345",
+        "buyer_id": "alice",
+        "buyer_name": "Alice",
+    }
     orders = client.get("/api/v1/orders", headers=channel())
     assert orders.status_code == 200
     assert [o["id"] for o in orders.json()] == [world]
@@ -121,14 +125,73 @@ def test_a_code_expires_after_ten_minutes(
     assert link(client, code)[1]["type"] == P + "link-code-expired"
 
 
+def refused(client: TestClient, email: str, account: str = TG, now: datetime = f.NOW) -> bool:
+    r = client.post(
+        "/api/v1/accounts/link-codes", json={"email": email}, headers=channel(account, now)
+    )
+    if r.status_code == 429:
+        assert r.json()["type"] == P + "link-code-rate-limited"
+        return True
+    assert r.status_code == 202, r.text
+    return False
+
+
 def test_codes_are_rate_limited_per_channel_account(client: TestClient, world: str) -> None:
-    for _ in range(5):
-        ask_code(client, "bob@example.com")
-    r = client.post("/api/v1/accounts/link-codes", json={"email": "bob@example.com"},
-                    headers=channel())  # fmt: skip
-    assert r.status_code == 429
-    assert r.json()["type"] == P + "link-code-rate-limited"
+    for i in range(5):
+        ask_code(client, f"someone{i}@example.com")
+    assert refused(client, "bob@example.com")
     ask_code(client, "bob@example.com", "facebook:999")  # another account is not affected
+
+
+def test_codes_are_limited_per_address_across_chats(
+    client: TestClient, settings: Settings, world: str
+) -> None:
+    """A new Telegram account each time does not buy more guesses at one buyer's code, nor
+    more mail in their inbox: 3 codes an hour per address, whichever chats ask."""
+    for i in range(3):
+        ask_code(client, "alice@example.com", f"telegram:{100 + i}")
+    assert refused(client, "Alice@example.com", "telegram:200")
+    assert len(read_outbox(settings.outbox_dir, to="alice@example.com", last=0)) == 3
+    # an unknown address is limited the same way: the answer never tells them apart
+    for i in range(3):
+        ask_code(client, "nobody@example.com", f"telegram:{300 + i}")
+    assert refused(client, "nobody@example.com", "telegram:400")
+
+
+def test_a_buyer_gets_at_most_six_codes_a_day_and_no_hint_after(
+    client: TestClient, settings: Settings, clock: FrozenClock, world: str
+) -> None:
+    for hour in range(3):
+        for i in range(3):
+            assert not refused(client, "alice@example.com", f"telegram:{hour}{i}", clock.now())
+        clock.advance(timedelta(hours=1, minutes=1))
+    # 9 answered alike, but only 6 mails went out; a code past them can never match
+    assert len(read_outbox(settings.outbox_dir, to="alice@example.com", last=0)) == 6
+    assert not refused(client, "alice@example.com", "telegram:99", clock.now())
+    r = client.post(
+        "/api/v1/accounts/link",
+        json={"code": "123456"},
+        headers=channel("telegram:99", clock.now()),
+    )
+    assert (r.status_code, r.json()["type"]) == (422, P + "link-code-wrong")
+    assert len(read_outbox(settings.outbox_dir, to="alice@example.com", last=0)) == 6
+
+
+def test_all_codes_together_are_limited(client: TestClient, settings: Settings, world: str) -> None:
+    settings.link_codes_per_hour_total = 4
+    for i in range(4):
+        ask_code(client, f"user{i}@example.com", f"telegram:{i}")
+    assert refused(client, "user9@example.com", "telegram:9")
+
+
+def test_the_buyer_is_told_by_mail_of_every_new_link(
+    client: TestClient, settings: Settings, world: str
+) -> None:
+    ask_code(client, "alice@example.com")
+    assert link(client, mailed_code(settings, "alice@example.com"))[0] == 201
+    notice = read_outbox(settings.outbox_dir, to="alice@example.com", last=1)[-1]
+    assert "Telegram chat was linked" in notice["subject"]
+    assert "If this was not you" in notice["body"]
 
 
 def test_a_new_code_replaces_the_previous_one(
@@ -151,25 +214,48 @@ def test_unlink(client: TestClient, settings: Settings, world: str) -> None:
     assert client.delete("/api/v1/accounts/link", headers=channel()).status_code == 204
 
 
-def test_only_the_assistant_may_use_a_channel_account(
+def test_only_the_assistant_may_use_a_channel_identity(
     client: TestClient, settings: Settings, world: str
 ) -> None:
     ask_code(client, "alice@example.com")
     link(client, mailed_code(settings, "alice@example.com"))
-    storefront = {"Authorization": f"Bearer {f.STOREFRONT_TOKEN}", "X-Channel-Account": TG}
+    storefront = {**channel(), "Authorization": f"Bearer {f.STOREFRONT_TOKEN}"}
     assert client.get("/api/v1/orders", headers=storefront).status_code == 401
-    r = client.post("/api/v1/accounts/link-codes", json={"email": "alice@example.com"},
-                    headers=storefront)  # fmt: skip
+    r = client.post(
+        "/api/v1/accounts/link-codes", json={"email": "alice@example.com"}, headers=storefront
+    )
     assert r.status_code == 401
     bad = client.get("/api/v1/orders", headers=channel("mastodon:1"))
     assert bad.status_code == 400
     assert bad.json()["type"] == P + "channel-account-invalid"
 
 
-def test_the_chat_token_path_is_unchanged(
+def test_naming_an_account_proves_nothing(
     client: TestClient, settings: Settings, world: str
 ) -> None:
-    headers = {**f.buyer_headers(settings, "bob"), "X-Channel-Account": TG}
+    """A linked account's id in a header, an identity signed with another secret, an
+    expired one, or one used in another conversation: nobody is identified."""
+    ask_code(client, "alice@example.com")
+    link(client, mailed_code(settings, "alice@example.com"))
+    assert client.get("/api/v1/orders", headers=channel()).status_code == 200
+    assistant = {"Authorization": f"Bearer {f.ASSISTANT_TOKEN}", "X-Conversation-Id": TG}
+    attempts = {
+        "account named": {**assistant, "X-Channel-Account": TG},
+        "forged": f.channel_headers(TG, secret="x" * 43),
+        "expired": f.channel_headers(TG, now=f.NOW - timedelta(minutes=16)),
+        "other conversation": f.channel_headers(TG, conversation="telegram:999"),
+        "web conversation": f.channel_headers(TG, conversation="0" * 32),
+    }
+    for what, headers in attempts.items():
+        r = client.get("/api/v1/orders", headers=headers)
+        assert r.status_code == 401, what
+        assert r.json()["type"] in (P + "buyer-token-invalid", P + "channel-identity-invalid")
+
+
+def test_the_chat_token_path_is_unchanged(
+    client: TestClient, settings: Settings, world: str, session: Session
+) -> None:
+    headers = {**f.buyer_headers(settings, "bob", session), "X-Channel-Account": TG}
     assert client.get("/api/v1/me", headers=headers).json()["id"] == "bob"
 
 

@@ -60,17 +60,17 @@ def test_everything_else_needs_credentials(client: TestClient, world: object, pa
 
 
 def test_wrong_service_token_is_unauthenticated(
-    client: TestClient, settings: Settings, world: object
+    client: TestClient, settings: Settings, world: object, session: Session
 ) -> None:
-    headers = f.buyer_headers(settings, "alice") | {"Authorization": "Bearer nope"}
+    headers = f.buyer_headers(settings, "alice", session) | {"Authorization": "Bearer nope"}
     r = client.get("/api/v1/orders", headers=headers)
     assert (r.status_code, r.json()["type"]) == (401, P + "unauthenticated")
 
 
 def test_both_services_may_act_for_a_buyer(
-    client: TestClient, settings: Settings, world: object
+    client: TestClient, settings: Settings, world: object, session: Session
 ) -> None:
-    headers = f.buyer_headers(settings, "alice")
+    headers = f.buyer_headers(settings, "alice", session)
     assert client.get("/api/v1/me", headers=headers).status_code == 200
     headers["Authorization"] = f"Bearer {f.STOREFRONT_TOKEN}"
     assert client.get("/api/v1/me", headers=headers).json()["id"] == "alice"
@@ -78,11 +78,11 @@ def test_both_services_may_act_for_a_buyer(
 
 @pytest.mark.parametrize("token", [None, "", "garbage", "edited"])
 def test_missing_or_invalid_buyer_token(
-    client: TestClient, settings: Settings, world: object, token: str | None
+    client: TestClient, settings: Settings, world: object, token: str | None, session: Session
 ) -> None:
     headers = {"Authorization": f"Bearer {f.ASSISTANT_TOKEN}"}
     if token == "edited":
-        good = f.buyer_headers(settings, "alice")["X-Buyer-Token"]
+        good = f.buyer_headers(settings, "alice", session)["X-Buyer-Token"]
         head, payload, sig = good.split(".")
         headers["X-Buyer-Token"] = f"{head}.{payload[:-2]}xx.{sig}"
     elif token is not None:
@@ -92,16 +92,20 @@ def test_missing_or_invalid_buyer_token(
 
 
 def test_token_signed_with_another_secret_is_rejected(
-    client: TestClient, settings: Settings, world: object
+    client: TestClient, settings: Settings, world: object, session: Session
 ) -> None:
     forged = settings.model_copy(update={"chat_token_secret": "x" * 40})
-    r = client.get("/api/v1/orders", headers=f.buyer_headers(forged, "alice"))
+    r = client.get("/api/v1/orders", headers=f.buyer_headers(forged, "alice", session))
     assert r.json()["type"] == P + "buyer-token-invalid"
 
 
-def test_expired_buyer_token(client: TestClient, settings: Settings, world: object) -> None:
+def test_expired_buyer_token(
+    client: TestClient, settings: Settings, world: object, session: Session
+) -> None:
     issued = f.NOW - timedelta(seconds=settings.chat_token_ttl_seconds + 1)
-    r = client.get("/api/v1/orders", headers=f.buyer_headers(settings, "alice", now=issued))
+    r = client.get(
+        "/api/v1/orders", headers=f.buyer_headers(settings, "alice", session, now=issued)
+    )
     assert (r.status_code, r.json()["type"]) == (401, P + "buyer-token-invalid")
     assert "expired" in r.json()["detail"]
 
@@ -116,9 +120,9 @@ def test_expired_buyer_token(client: TestClient, settings: Settings, world: obje
     ],
 )
 def test_unknown_buyer_in_token(
-    client: TestClient, settings: Settings, world: dict[str, str], path: str
+    client: TestClient, settings: Settings, world: dict[str, str], path: str, session: Session
 ) -> None:
-    r = client.get(path.format(**world), headers=f.buyer_headers(settings, "ghost"))
+    r = client.get(path.format(**world), headers=f.buyer_headers(settings, "ghost", session))
     assert (r.status_code, r.json()["type"]) == (401, P + "buyer-token-invalid")
 
 
@@ -130,11 +134,11 @@ def test_storefront_lists_buyers_and_issues_tokens(client: TestClient, world: ob
     r = client.post("/api/v1/storefront/chat-tokens", json={"buyer_id": "alice"}, headers=sf)
     assert r.status_code == 200
     token = r.json()["token"]
-    me = client.get(
-        "/api/v1/me",
-        headers={"Authorization": f"Bearer {f.ASSISTANT_TOKEN}", "X-Buyer-Token": token},
-    )
+    assistant = {"Authorization": f"Bearer {f.ASSISTANT_TOKEN}", "X-Buyer-Token": token}
+    me = client.get("/api/v1/me", headers={**assistant, "X-Conversation-Id": "conv-a"})
     assert me.json()["id"] == "alice"
+    # the storefront itself reads with the token in no conversation
+    assert client.get("/api/v1/me", headers={**sf, "X-Buyer-Token": token}).status_code == 200
     r = client.post("/api/v1/storefront/chat-tokens", json={"buyer_id": "ghost"}, headers=sf)
     assert (r.status_code, r.json()["type"]) == (404, P + "buyer-not-found")
     assert (
@@ -146,9 +150,10 @@ def test_storefront_lists_buyers_and_issues_tokens(client: TestClient, world: ob
 
 
 def test_another_buyers_order_and_dispute_are_not_found(
-    client: TestClient, settings: Settings, world: dict[str, str]
+    client: TestClient, settings: Settings, world: dict[str, str], session: Session
 ) -> None:
-    alice, bob = f.buyer_headers(settings, "alice"), f.buyer_headers(settings, "bob")
+    alice = f.buyer_headers(settings, "alice", session)
+    bob = f.buyer_headers(settings, "bob", session)
     dispute = open_dispute(client, bob, world["bob_order"])
     bob_order, did = world["bob_order"], dispute["id"]
     for path in (
@@ -179,9 +184,9 @@ def test_another_buyers_order_and_dispute_are_not_found(
 
 
 def test_sellers_see_only_their_shop(
-    client: TestClient, settings: Settings, world: dict[str, str]
+    client: TestClient, settings: Settings, world: dict[str, str], session: Session
 ) -> None:
-    d = open_dispute(client, f.buyer_headers(settings, "alice"), world["alice_order"])
+    d = open_dispute(client, f.buyer_headers(settings, "alice", session), world["alice_order"])
     assert (
         client.get(f"/api/v1/seller/disputes/{d['id']}", headers=f.seller_headers()).status_code
         == 200

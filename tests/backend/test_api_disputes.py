@@ -10,14 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import factories as f
-from dispute_backend.models import (
-    Dispute,
-    Event,
-    IdempotencyRecord,
-    Order,
-    PaymentStatus,
-    ShippingStatus,
-)
+from dispute_backend.enums import PaymentStatus, ShippingStatus
+from dispute_backend.models import Dispute, Event, IdempotencyRecord, Order
 from dispute_backend.settings import Settings
 
 P = "https://disputes.example/problems/"
@@ -30,7 +24,7 @@ def alice(session: Session, settings: Settings) -> dict[str, str]:
     f.buyer(session, "alice")
     f.operator(session)
     session.commit()
-    return f.buyer_headers(settings, "alice")
+    return f.buyer_headers(settings, "alice", session)
 
 
 def open_body(order_id: str, **extra: object) -> dict[str, object]:
@@ -43,6 +37,13 @@ def open_ok(client: TestClient, headers: dict[str, str], order_id: str, **extra:
     )
     assert r.status_code == 201, r.text
     return r.json()  # type: ignore[no-any-return]
+
+
+def opened(client: TestClient, session: Session, headers: dict[str, str], **extra: object) -> dict:
+    """A dispute on a new order (committed first, as a request needs it)."""
+    order = f.order(session)
+    session.commit()
+    return open_ok(client, headers, order.id, **extra)
 
 
 def post(
@@ -163,9 +164,7 @@ def test_mutations_require_an_idempotency_key(
 def test_modify_proposal_with_version(
     client: TestClient, session: Session, alice: dict[str, str]
 ) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     path = f"/api/v1/disputes/{d['id']}/proposal"
     body = {"refund_amount": "25.50", "with_return": True, "request": "Keep it, partial refund"}
     r = post(client, path, alice, 1, body)
@@ -327,9 +326,7 @@ def test_seller_counter_then_buyer_accepts(
 def test_seller_accepts_buyer_proposal(
     client: TestClient, session: Session, alice: dict[str, str]
 ) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     r = post(client, f"/api/v1/seller/disputes/{d['id']}/accept", f.seller_headers(), 1)
     assert r.status_code == 200
     assert r.json()["outcome"] == "full_refund" and r.json()["resolution"]["how"] == "agreement"
@@ -340,9 +337,7 @@ def test_seller_accepts_buyer_proposal(
 def test_seller_reject_keeps_negotiating_and_nothing_left_to_accept(
     client: TestClient, session: Session, alice: dict[str, str]
 ) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     r = post(
         client, f"/api/v1/seller/disputes/{d['id']}/reject", f.seller_headers(), 1, {"note": "No"}
     )
@@ -356,9 +351,7 @@ def test_seller_reject_keeps_negotiating_and_nothing_left_to_accept(
 def test_platform_decides_only_in_mediation(
     client: TestClient, session: Session, alice: dict[str, str], clock: object
 ) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     path = f"/api/v1/operator/disputes/{d['id']}/decision"
     body = {"refund_amount": "30.00", "with_return": True, "note": "Photos convincing"}
     r = post(client, path, f.operator_headers(), 1, body)
@@ -404,9 +397,7 @@ def test_operator_can_decide_for_the_seller(
 
 
 def test_messages(client: TestClient, session: Session, alice: dict[str, str]) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     r = client.post(
         f"/api/v1/disputes/{d['id']}/messages", json={"body": "Hello"}, headers=alice | f.key("m")
     )
@@ -439,9 +430,7 @@ def test_oversized_json_body_is_refused_unread(
 def test_retried_modify_and_cancel_replay_their_first_answer(
     client: TestClient, session: Session, alice: dict[str, str]
 ) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     base = f"/api/v1/disputes/{d['id']}"
     modify = alice | {"Idempotency-Key": "mod-1", "If-Match": '"1"'}
     body = {"refund_amount": "12.00", "with_return": False}

@@ -7,23 +7,17 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, func, select
+from httpx import Response
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 import factories as f
 from dispute_backend.app import create_app
 from dispute_backend.clock import FrozenClock
-from dispute_backend.models import (
-    Buyer,
-    Dispute,
-    Event,
-    IdempotencyRecord,
-    Order,
-    Proposal,
-    Seller,
-)
+from dispute_backend.models import Dispute, Evidence, Proposal
 from dispute_backend.settings import Settings
 
 BUYER, SHOP = "race-buyer", "race-shop"
@@ -41,17 +35,12 @@ def committed(engine: Engine) -> Iterator[str]:
         yield order_id
     finally:
         with Session(engine) as s:
-            ids = select(Dispute.id).where(Dispute.buyer_id == BUYER)
-            s.execute(delete(Event).where(Event.buyer_id == BUYER))
-            s.execute(delete(Proposal).where(Proposal.dispute_id.in_(ids)))
-            s.execute(delete(Dispute).where(Dispute.buyer_id == BUYER))
-            s.execute(
-                delete(IdempotencyRecord).where(IdempotencyRecord.principal == f"buyer:{BUYER}")
-            )
-            s.execute(delete(Order).where(Order.buyer_id == BUYER))
-            s.execute(delete(Buyer).where(Buyer.id == BUYER))
-            s.execute(delete(Seller).where(Seller.id == SHOP))
-            s.commit()
+            f.purge(s, buyer_id=BUYER, seller_id=SHOP)
+
+
+def headers_of(settings: Settings, engine: Engine) -> dict[str, str]:
+    with Session(engine) as s:
+        return f.buyer_headers(settings, BUYER, s)
 
 
 def race(
@@ -79,7 +68,7 @@ def race(
 def test_two_clients_modify_the_same_version(
     committed: str, settings: Settings, engine: Engine
 ) -> None:
-    headers = f.buyer_headers(settings, BUYER)
+    headers = headers_of(settings, engine)
     with TestClient(create_app(settings, clock=FrozenClock(f.NOW))) as c:
         body = {"order_id": committed, "reason": "damaged", "requested_outcome": "full_refund"}
         did = c.post("/api/v1/disputes", json=body, headers=headers | f.key("o")).json()["id"]
@@ -110,7 +99,7 @@ def test_two_clients_modify_the_same_version(
 def test_same_open_sent_twice_at_once_creates_one_dispute(
     committed: str, settings: Settings, engine: Engine
 ) -> None:
-    headers = f.buyer_headers(settings, BUYER) | {"Idempotency-Key": "same-key"}
+    headers = headers_of(settings, engine) | {"Idempotency-Key": "same-key"}
     body = {"order_id": committed, "reason": "damaged", "requested_outcome": "full_refund"}
     results = race([("/api/v1/disputes", body, headers)] * 2, settings)
     assert [r.status_code for r in results] == [201, 201]  # type: ignore[attr-defined]
@@ -122,7 +111,7 @@ def test_same_open_sent_twice_at_once_creates_one_dispute(
 def test_different_keys_racing_to_open_on_one_order(
     committed: str, settings: Settings, engine: Engine
 ) -> None:
-    headers = f.buyer_headers(settings, BUYER)
+    headers = headers_of(settings, engine)
     body = {"order_id": committed, "reason": "damaged", "requested_outcome": "full_refund"}
     results = race(
         [
@@ -134,3 +123,70 @@ def test_different_keys_racing_to_open_on_one_order(
     assert sorted(r.status_code for r in results) == [201, 409]  # type: ignore[attr-defined]
     with Session(engine) as s:
         assert s.scalar(select(func.count(Dispute.id)).where(Dispute.buyer_id == BUYER)) == 1
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_two_uploads_racing_for_the_last_evidence_slot(
+    committed: str, settings: Settings, engine: Engine
+) -> None:
+    """At 19 files of 20, two uploads at once: one is stored, the other refused, with no
+    row and no file of its own left behind."""
+    app = create_app(settings, clock=FrozenClock(f.NOW))
+    headers = headers_of(settings, engine)
+    for round_ in range(4):
+        with Session(engine) as s:
+            order_id = f.order(s, buyer_id=BUYER, seller_id=SHOP).id
+            s.commit()
+        with TestClient(app) as c:
+            body = {"order_id": order_id, "reason": "damaged", "requested_outcome": "full_refund"}
+            did = c.post("/api/v1/disputes", json=body, headers=headers | f.key("o")).json()["id"]
+            for i in range(19):
+                png = PNG + bytes([round_, i])
+                files = {"file": (f"{i}.png", png, "image/png")}
+                r = c.post(
+                    f"/api/v1/disputes/{did}/evidence", files=files, headers=headers | f.key("e")
+                )
+                assert r.status_code == 201, r.text
+        before = _files(settings, did)
+        results = _upload_race(
+            app, did, headers, [PNG + bytes([round_, 100 + n]) for n in range(2)]
+        )
+        statuses = sorted(r.status_code for r in results)
+        assert statuses == [201, 409], [r.text for r in results]
+        loser = next(r for r in results if r.status_code == 409)
+        assert loser.json()["type"].endswith("/evidence-limit-reached")
+        with Session(engine) as s:
+            pk = int(did[2:]) - 10000
+            assert s.scalar(select(func.count(Evidence.id)).where(Evidence.dispute_id == pk)) == 20
+        after = _files(settings, did)
+        assert len(after) == 20 and before < after, "a refused upload left its file"
+        assert not [p for p in (settings.evidence_dir / ".staging").glob("*")], "left staged"
+
+
+def _files(settings: Settings, did: str) -> set[str]:
+    return {p.name for p in (settings.evidence_dir / did).glob("*")}
+
+
+def _upload_race(
+    app: FastAPI, did: str, headers: dict[str, str], contents: list[bytes]
+) -> list[Response]:
+    start = threading.Barrier(len(contents), timeout=10)
+    results: list[Response | None] = [None] * len(contents)
+
+    def run(i: int) -> None:
+        with TestClient(app) as client:
+            files = {"file": (f"race-{i}.png", contents[i], "image/png")}
+            start.wait()
+            results[i] = client.post(
+                f"/api/v1/disputes/{did}/evidence", files=files, headers=headers | f.key("r")
+            )
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(contents))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(r is not None for r in results), "an upload hung"
+    return [r for r in results if r is not None]

@@ -25,7 +25,7 @@ def dispute(client: TestClient, session: Session, settings: Settings) -> tuple[s
     f.buyer(session, "alice")
     order = f.order(session)
     session.commit()
-    headers = f.buyer_headers(settings, "alice")
+    headers = f.buyer_headers(settings, "alice", session)
     body = {"order_id": order.id, "reason": "damaged", "requested_outcome": "full_refund"}
     r = client.post("/api/v1/disputes", json=body, headers=headers | f.key("o"))
     return r.json()["id"], headers
@@ -114,6 +114,59 @@ def test_seller_can_upload_evidence(
     assert r.status_code == 201 and r.json()["party"] == "seller"
 
 
+def _png(i: int) -> bytes:
+    """A distinct small PNG per i: each is its own file on disk (files are named by sha256)."""
+    return PNG + i.to_bytes(4, "big")
+
+
+def _evidence_rows(session: Session) -> int:
+    return int(session.scalar(select(func.count(Evidence.id))) or 0)
+
+
+def test_the_21st_file_is_refused_and_stores_nothing(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    dispute: tuple[str, dict[str, str]],
+) -> None:
+    did, headers = dispute
+    assert settings.max_evidence_files == 20
+    for i in range(20):
+        r = upload(client, did, headers, f"photo-{i}.png", _png(i))
+        assert r.status_code == 201, r.text
+    before = sorted(stored_files(settings))
+    assert len(before) == 20 and _evidence_rows(session) == 20
+
+    for name, data in (("photo-21.png", _png(21)), ("again.png", _png(0))):
+        r = upload(client, did, headers, name, data)
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"] == P + "evidence-limit-reached"
+        assert _evidence_rows(session) == 20
+        assert sorted(stored_files(settings)) == before  # no new file, none left staged
+
+
+def test_a_file_over_the_size_cap_stores_nothing_beside_the_others(
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    dispute: tuple[str, dict[str, str]],
+) -> None:
+    did, headers = dispute
+    assert upload(client, did, headers, "ok.png", _png(1)).status_code == 201
+    before = sorted(stored_files(settings))
+    cap = settings.max_evidence_bytes
+    for size in (cap + 1, cap + 60 * 1024):  # under the body cap: refused by the file check
+        r = upload(client, did, headers, "big.png", PNG + b"\x00" * (size - len(PNG)))
+        assert r.status_code == 413, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["type"] == P + "evidence-too-large"
+    at_cap = upload(client, did, headers, "cap.png", PNG + b"\x01" * (cap - len(PNG)))
+    assert at_cap.status_code == 201, at_cap.text  # exactly the cap is allowed
+    assert _evidence_rows(session) == 2
+    assert len(stored_files(settings)) == len(before) + 1
+
+
 def test_abuse_review_opens_for_an_operator_and_never_closes_by_itself(
     client: TestClient, session: Session, settings: Settings
 ) -> None:
@@ -122,7 +175,7 @@ def test_abuse_review_opens_for_an_operator_and_never_closes_by_itself(
     f.operator(session)
     orders = [f.order(session, buyer_id="erin") for _ in range(10)]
     session.commit()
-    headers = f.buyer_headers(settings, "erin")
+    headers = f.buyer_headers(settings, "erin", session)
     for i, o in enumerate(orders[:8]):
         body = {"order_id": o.id, "reason": "damaged", "requested_outcome": "full_refund"}
         assert (

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 import factories as f
 from dispute_backend import errors
 from dispute_backend.clock import FrozenClock
-from dispute_backend.models import TicketState
+from dispute_backend.enums import TicketState
 from dispute_backend.services import handoff
 from dispute_backend.settings import Settings
 
@@ -61,9 +61,13 @@ def test_positions_follow_creation_order_and_skip_assigned(
     tickets = []
     for i in range(3):
         t, created = handoff.request_handoff(
-            session, conversation_id=f"pos-{i}", channel="rest", reason="user_request",
-            buyer_id=None, now=clock.now() + timedelta(seconds=i),
-        )  # fmt: skip
+            session,
+            conversation_id=f"pos-{i}",
+            channel="rest",
+            reason="user_request",
+            buyer_id=None,
+            now=clock.now() + timedelta(seconds=i),
+        )
         assert created
         tickets.append(t)
     assert [handoff.position(session, ticket=t) for t in tickets] == [1, 2, 3]
@@ -77,13 +81,21 @@ def test_positions_follow_creation_order_and_skip_assigned(
 
 def test_one_open_ticket_per_conversation(session: Session, clock: FrozenClock) -> None:
     first, created = handoff.request_handoff(
-        session, conversation_id="same", channel="socketio", reason="refund_problem",
-        buyer_id=None, now=clock.now(),
-    )  # fmt: skip
+        session,
+        conversation_id="same",
+        channel="socketio",
+        reason="refund_problem",
+        buyer_id=None,
+        now=clock.now(),
+    )
     again, created_again = handoff.request_handoff(
-        session, conversation_id="same", channel="socketio", reason="user_request",
-        buyer_id=None, now=clock.now(),
-    )  # fmt: skip
+        session,
+        conversation_id="same",
+        channel="socketio",
+        reason="user_request",
+        buyer_id=None,
+        now=clock.now(),
+    )
     assert created and not created_again and again.id == first.id
     assert again.reason == "refund_problem"
 
@@ -91,9 +103,13 @@ def test_one_open_ticket_per_conversation(session: Session, clock: FrozenClock) 
 def test_transitions_and_who_may_make_them(session: Session, clock: FrozenClock) -> None:
     marta, jordi = f.operator(session, "op-m"), f.operator(session, "op-j")
     t, _ = handoff.request_handoff(
-        session, conversation_id="flow", channel="rest", reason="user_request",
-        buyer_id=None, now=clock.now(),
-    )  # fmt: skip
+        session,
+        conversation_id="flow",
+        channel="rest",
+        reason="user_request",
+        buyer_id=None,
+        now=clock.now(),
+    )
     with pytest.raises(errors.TransitionNotAllowed):
         handoff.release(session, ticket_id=t.id, operator=marta, now=clock.now())
     handoff.claim(session, ticket_id=t.id, operator=marta, now=clock.now())
@@ -104,8 +120,9 @@ def test_transitions_and_who_may_make_them(session: Session, clock: FrozenClock)
     with pytest.raises(errors.TicketAlreadyClaimed):
         handoff.claim(session, ticket_id=t.id, operator=jordi, now=clock.now())
     with pytest.raises(errors.TicketNotYours):
-        handoff.operator_message(session, ticket_id=t.id, operator=jordi, body="hi",
-                                 now=clock.now())  # fmt: skip
+        handoff.operator_message(
+            session, ticket_id=t.id, operator=jordi, body="hi", now=clock.now()
+        )
     handoff.operator_message(session, ticket_id=t.id, operator=marta, body="Hello", now=clock.now())
     moved = handoff.transfer(session, ticket_id=t.id, operator=marta, to=jordi, now=clock.now())
     assert moved.operator_id == "op-j" and moved.state == TicketState.assigned
@@ -122,9 +139,13 @@ def test_transitions_and_who_may_make_them(session: Session, clock: FrozenClock)
     assert parties[-1][0] == "system" and "closed" in parties[-1][1]
     # A closed conversation may ask again: a new ticket.
     new, created = handoff.request_handoff(
-        session, conversation_id="flow", channel="rest", reason="user_request",
-        buyer_id=None, now=clock.now(),
-    )  # fmt: skip
+        session,
+        conversation_id="flow",
+        channel="rest",
+        reason="user_request",
+        buyer_id=None,
+        now=clock.now(),
+    )
     assert created and new.id != t.id
 
 
@@ -159,9 +180,14 @@ def test_assistant_opens_a_ticket_and_reads_it_back(
 ) -> None:
     f.buyer(session, "hbuyer")
     f.operator(session, "op-ana")
-    token = f.buyer_headers(settings, "hbuyer")["X-Buyer-Token"]
+    token = f.buyer_headers(settings, "hbuyer", session, conversation="conv-1")["X-Buyer-Token"]
     body = {"conversation_id": "conv-1", "channel": "socketio", "reason": "refund_problem"}
-    headers = {**assistant(), "X-Buyer-Token": token, "Idempotency-Key": "k1"}
+    headers = {
+        **assistant(),
+        "X-Buyer-Token": token,
+        "X-Conversation-Id": "conv-1",
+        "Idempotency-Key": "k1",
+    }
     first = client.post(TICKETS, json=body, headers=headers)
     assert first.status_code == 201, first.text
     data = first.json()
@@ -187,7 +213,7 @@ def test_an_expired_chat_token_still_gets_a_person(
     client: TestClient, session: Session, settings: Settings
 ) -> None:
     f.buyer(session, "late")
-    old = f.buyer_headers(settings, "late", now=f.NOW - timedelta(days=3))["X-Buyer-Token"]
+    old = f.buyer_headers(settings, "late", session, now=f.NOW - timedelta(days=3))["X-Buyer-Token"]
     response = client.post(
         TICKETS,
         json={"conversation_id": "conv-late"},
@@ -233,19 +259,24 @@ def test_console_works_a_ticket_over_http(client: TestClient, session: Session) 
     assert lost.status_code == 409
     assert lost.headers["content-type"].startswith("application/problem+json")
     assert lost.json()["type"].endswith("/ticket-already-claimed")
-    reply = client.post(f"{QUEUE}/{ticket}/messages", json={"body": "Hi, I'm Ana"},
-                        headers={**ana, **f.key("m")})  # fmt: skip
+    reply = client.post(
+        f"{QUEUE}/{ticket}/messages", json={"body": "Hi, I'm Ana"}, headers={**ana, **f.key("m")}
+    )
     assert reply.status_code == 201 and reply.json()["party"] == "operator"
     users = [{"body": "my refund", "at": f.NOW.isoformat()}]
-    for _ in range(2):  # sent twice, stored once
-        stored = client.post(f"{QUEUE}/{ticket}/user-messages", json={"messages": users},
-                             headers=ana)  # fmt: skip
+    for _ in range(2):  # sent twice (two keys), stored once
+        stored = client.post(
+            f"{QUEUE}/{ticket}/user-messages",
+            json={"messages": users},
+            headers={**ana, **f.key("u")},
+        )
         assert stored.status_code == 200
     released = client.post(f"{QUEUE}/{ticket}/release", headers={**ana, **f.key("r")})
     assert released.json()["state"] == "waiting" and released.json()["operator_id"] is None
     client.post(f"{QUEUE}/{ticket}/claim", headers={**bo, **f.key("c")})
-    moved = client.post(f"{QUEUE}/{ticket}/transfer", json={"operator_id": "op-ana"},
-                        headers={**bo, **f.key("t")})  # fmt: skip
+    moved = client.post(
+        f"{QUEUE}/{ticket}/transfer", json={"operator_id": "op-ana"}, headers={**bo, **f.key("t")}
+    )
     assert moved.json()["operator_id"] == "op-ana"
     closed = client.post(f"{QUEUE}/{ticket}/close", headers={**ana, **f.key("x")})
     assert closed.json()["state"] == "closed"
@@ -254,6 +285,43 @@ def test_console_works_a_ticket_over_http(client: TestClient, session: Session) 
     assert parties.count("user") == 1 and parties.count("operator") == 1
     gone = client.get("/api/v1/handoff/conversations/conv-http/ticket", headers=assistant())
     assert gone.status_code == 404
+
+
+def test_only_the_holder_stores_the_buyers_messages_and_a_retry_stores_nothing_more(
+    client: TestClient, session: Session
+) -> None:
+    f.operator(session, "op-ana")
+    f.operator(session, "op-bo")
+    ana, bo = f.operator_headers("op-ana"), f.operator_headers("op-bo")
+    ticket = open_(client, "conv-users")["ticket_id"]
+    path = f"{QUEUE}/{ticket}/user-messages"
+    said = {"messages": [{"body": "is anyone there?", "at": f.NOW.isoformat()}]}
+    # While it waits anyone may close it, so anyone may store what the buyer said.
+    assert client.post(path, json={"messages": []}, headers={**bo, **f.key("w")}).status_code == 200
+    client.post(f"{QUEUE}/{ticket}/claim", headers={**ana, **f.key("c")})
+
+    other = client.post(path, json=said, headers={**bo, **f.key("b")})
+    assert other.status_code == 409
+    assert other.json()["type"].endswith("/ticket-not-assigned-to-you")
+    missing = client.post(path, json=said, headers=ana)
+    assert missing.status_code == 400
+    assert missing.json()["type"].endswith("/idempotency-key-missing")
+
+    key = f.key("a")
+    first = client.post(path, json=said, headers={**ana, **key})
+    retry = client.post(path, json=said, headers={**ana, **key})
+    assert first.status_code == retry.status_code == 200
+    assert retry.headers.get("idempotent-replayed") == "true" and retry.json() == first.json()
+    assert [m["body"] for m in first.json()] == ["is anyone there?"]
+    reused = client.post(path, json={"messages": []}, headers={**ana, **key})
+    assert reused.status_code == 422
+    assert reused.json()["type"].endswith("/idempotency-key-reused")
+
+    client.post(f"{QUEUE}/{ticket}/close", headers={**ana, **f.key("x")})
+    late = client.post(path, json=said, headers={**ana, **f.key("l")})
+    assert late.status_code == 409 and late.json()["type"].endswith("/transition-not-allowed")
+    detail = client.get(f"{QUEUE}/{ticket}", headers=ana).json()
+    assert [m["body"] for m in detail["transcript"] if m["party"] == "user"] == ["is anyone there?"]
 
 
 def test_who_may_call(client: TestClient, session: Session) -> None:

@@ -16,14 +16,9 @@ import factories as f
 from dispute_backend.app import create_app
 from dispute_backend.clock import FrozenClock
 from dispute_backend.db import begin_write, make_session_factory
+from dispute_backend.enums import TicketState
 from dispute_backend.errors import TicketAlreadyClaimed
-from dispute_backend.models import (
-    HandoffMessage,
-    HandoffTicket,
-    IdempotencyRecord,
-    Operator,
-    TicketState,
-)
+from dispute_backend.models import HandoffMessage, HandoffTicket, IdempotencyRecord, Operator
 from dispute_backend.services import handoff
 from dispute_backend.settings import Settings
 
@@ -37,9 +32,13 @@ def waiting_ticket(engine: Engine) -> Iterator[int]:
         for oid in OPERATORS:
             f.operator(s, oid)
         ticket, _ = handoff.request_handoff(
-            s, conversation_id=CONVERSATION, channel="rest", reason="user_request",
-            buyer_id=None, now=f.NOW,
-        )  # fmt: skip
+            s,
+            conversation_id=CONVERSATION,
+            channel="rest",
+            reason="user_request",
+            buyer_id=None,
+            now=f.NOW,
+        )
         s.commit()
         ticket_id = ticket.id
     try:

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from dispute_backend import rules
-from dispute_backend.models import (
+from dispute_backend import enums, rules
+from dispute_backend.enums import (
     DisputeReason,
     DisputeState,
     PaymentStatus,
     RequestedOutcome,
     ShippingStatus,
 )
+
+
+def test_rules_and_enums_know_nothing_of_the_orm() -> None:
+    """The pure rules and their enums import neither the models nor SQLAlchemy."""
+    for module in (rules, enums):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {
+            node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+        } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        assert "models" not in imported and not any(m.startswith("sqlalchemy") for m in imported)
+
 
 RS = rules.RuleSettings()
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -88,6 +101,9 @@ def test_eligibility_reasons() -> None:
     assert verdict(has_resolved_dispute=True) is rules.Ineligible.order_already_resolved
     assert verdict(payment_status=PaymentStatus.refunded) is rules.Ineligible.order_already_resolved
     assert verdict(account_closed=True) is rules.Ineligible.account_closed
+    # Released at the end of the period: even a clock read a moment before it is too late.
+    released = verdict(now=T0 + 15 * DAY, payment_status=PaymentStatus.released)
+    assert released is rules.Ineligible.protection_expired
 
 
 def test_r3_mediation_after_exactly_5_days() -> None:

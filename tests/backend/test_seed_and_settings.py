@@ -26,20 +26,26 @@ def seeded(session: Session) -> Session:
     return session
 
 
-def eligibility(client: TestClient, settings: Settings, buyer: str, order_id: str) -> str:
+def eligibility(
+    client: TestClient, seeded: Session, settings: Settings, buyer: str, order_id: str
+) -> str:
     r = client.get(
-        f"/api/v1/orders/{order_id}/eligibility", headers=f.buyer_headers(settings, buyer)
+        f"/api/v1/orders/{order_id}/eligibility", headers=f.buyer_headers(settings, buyer, seeded)
     )
     return r.json()["reason_code"]  # type: ignore[no-any-return]
 
 
 def test_demo_situations(client: TestClient, settings: Settings, seeded: Session) -> None:
     assert has_data(seeded)
-    assert eligibility(client, settings, "alice", "8100000000000011") == "eligible"
-    assert eligibility(client, settings, "alice", "8100000000000013") == "no_tracking_yet"
-    assert eligibility(client, settings, "bruno", "8200000000000022") == "protection_expired"
-    assert eligibility(client, settings, "diego", "8400000000000042") == "eligible"  # after cancel
-    assert eligibility(client, settings, "diego", "8400000000000041") == "order_already_resolved"
+    expected = {
+        ("alice", "8100000000000011"): "eligible",
+        ("alice", "8100000000000013"): "no_tracking_yet",
+        ("bruno", "8200000000000022"): "protection_expired",
+        ("diego", "8400000000000042"): "eligible",  # after a cancelled dispute
+        ("diego", "8400000000000041"): "order_already_resolved",
+    }
+    for (buyer, order_id), reason in expected.items():
+        assert eligibility(client, seeded, settings, buyer, order_id) == reason
     orders = {o.id: o for o in seeded.scalars(select(Order))}
     assert orders["8200000000000021"].shipping_status.value == "in_customs"
     assert orders["8100000000000012"].shipping_status.value == "in_transit"
@@ -76,14 +82,23 @@ def test_production_refuses_placeholder_secrets() -> None:
         Settings(app_env="production", chat_token_secret="changeme")
     with pytest.raises(ValidationError):
         Settings(app_env="production")
-    ok = Settings(
-        app_env="production",
-        assistant_service_token="a" * 32,
-        storefront_service_token="b" * 32,
-        console_service_token="c" * 32,
-        chat_token_secret="d" * 40,
-    )
+    real = {
+        "assistant_service_token": "a" * 32,
+        "storefront_service_token": "b" * 32,
+        "console_service_token": "c" * 32,
+        "chat_token_secret": "d" * 40,
+        "channel_identity_secret": "e" * 40,
+    }
+    ok = Settings(app_env="production", **real)
     assert ok.chat_token_ttl_seconds == 12 * 3600
+    # every secret is checked, not only the chat token's: missing, short, or shared
+    for name in real:
+        with pytest.raises(ValidationError, match=name.upper()):
+            Settings(app_env="production", **{**real, name: ""})
+        with pytest.raises(ValidationError, match="at least 32"):
+            Settings(app_env="production", **{**real, name: "s" * 20})
+    with pytest.raises(ValidationError, match="differ"):
+        Settings(app_env="production", **{**real, "console_service_token": "a" * 32})
 
 
 def test_development_defaults_work_standalone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -138,7 +153,7 @@ def test_reading_one_dispute_shows_what_the_list_shows(
     seeded.commit()
     shown = 0
     for buyer in ("carla", "diego", "erin"):
-        headers = f.buyer_headers(settings, buyer)
+        headers = f.buyer_headers(settings, buyer, seeded)
         listed = client.get("/api/v1/disputes", headers=headers).json()
         assert listed
         for item in listed:

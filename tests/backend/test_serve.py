@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 
 from dispute_backend import bench
 from dispute_backend.db import begin_write, make_engine
-from dispute_backend.models import Dispute, DisputeState
+from dispute_backend.enums import DisputeState
+from dispute_backend.models import Dispute
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 import factories as f
 from dispute_backend import errors
-from dispute_backend.models import Dispute, DisputeReason, DisputeState, RequestedOutcome
+from dispute_backend.enums import DisputeState
+from dispute_backend.models import Dispute
 from dispute_backend.rules import RuleSettings
 from dispute_backend.services import disputes, transitions
 
@@ -86,18 +87,7 @@ def dispute_in(session: Session, state: DisputeState) -> Dispute:
     f.operator(session)
     buyer = f.buyer(session, "alice")
     order = f.order(session)
-    d = disputes.open_dispute(
-        session,
-        buyer=buyer,
-        order_id=order.id,
-        reason=DisputeReason.damaged,
-        requested_outcome=RequestedOutcome.full_refund,
-        refund_amount=None,
-        with_return=False,
-        description="",
-        now=f.NOW,
-        rs=RS,
-    )
+    d = f.dispute(session, buyer, order)
     if state is DisputeState.mediation:
         transitions.apply_due(session, now=LATER, rs=RS)
     elif state is DisputeState.ended:

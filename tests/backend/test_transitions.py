@@ -9,17 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import factories as f
-from dispute_backend.models import (
-    Buyer,
+from dispute_backend.enums import (
     DisputeReason,
     DisputeState,
-    Event,
-    Order,
     PaymentStatus,
-    RequestedOutcome,
     Resolution,
     ShippingStatus,
 )
+from dispute_backend.models import Buyer, Event, Order
 from dispute_backend.rules import RuleSettings
 from dispute_backend.services import disputes, transitions
 
@@ -35,18 +32,7 @@ def setup(session: Session, **order_kw: object) -> tuple[Buyer, Order]:
 
 
 def open_(session: Session, b: Buyer, o: Order, reason: DisputeReason = DisputeReason.damaged):
-    return disputes.open_dispute(
-        session,
-        buyer=b,
-        order_id=o.id,
-        reason=reason,
-        requested_outcome=RequestedOutcome.full_refund,
-        refund_amount=None,
-        with_return=False,
-        description="",
-        now=f.NOW,
-        rs=RS,
-    )
+    return f.dispute(session, b, o, reason=reason)
 
 
 def test_mediation_exactly_at_5_days_and_only_once(session: Session) -> None:

@@ -67,24 +67,21 @@ def main() -> int:
         headers={"Authorization": f"Bearer {env['STOREFRONT_SERVICE_TOKEN']}"},
     ).json()["token"]
 
-    operator = httpx.Client(base_url=console, timeout=15)
-    csrf = _csrf(operator, "/login")
-    operator.post("/login", data={"operator_id": "op-marta", "password": "marta-demo-pass",
-                                  "csrf": csrf})  # fmt: skip
-    csrf = _csrf(operator, "/")
-    headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
-    watcher = QueueWatcher(operator, "/events/queue")
-    watcher.start()
-    watcher.ready.wait(10)
-    time.sleep(1.5)
+    operator, headers, watcher = _operator_watching(console)
 
     to_queue, to_buyer = [], []
     for _ in range(args.rounds):
         sender = f"bench-{uuid.uuid4().hex[:12]}"
         started = time.monotonic()
-        httpx.post(f"{rasa}/webhooks/rest/webhook", timeout=30,
-                   json={"sender": sender, "message": "/request_human",
-                         "metadata": {"chat_token": chat_token}})  # fmt: skip
+        httpx.post(
+            f"{rasa}/webhooks/rest/webhook",
+            timeout=30,
+            json={
+                "sender": sender,
+                "message": "/request_human",
+                "metadata": {"chat_token": chat_token},
+            },
+        )
         while sender not in watcher.seen:
             if time.monotonic() - started > 15:
                 raise SystemExit(f"{sender}: not in the queue after 15 s")
@@ -95,23 +92,51 @@ def main() -> int:
         operator.post(f"/tickets/{ticket}/claim", headers=headers, data={"key": uuid.uuid4().hex})
         text = f"operator reply {uuid.uuid4().hex[:8]}"
         started = time.monotonic()
-        reply = operator.post(f"/tickets/{ticket}/reply", headers=headers,
-                              data={"text": text, "key": uuid.uuid4().hex})  # fmt: skip
+        reply = operator.post(
+            f"/tickets/{ticket}/reply",
+            headers=headers,
+            data={"text": text, "key": uuid.uuid4().hex},
+        )
         reply.raise_for_status()
         while text not in _bot_texts(rasa, token, sender):
             if time.monotonic() - started > 15:
                 raise SystemExit(f"{sender}: reply not delivered after 15 s")
             time.sleep(0.005)
         to_buyer.append((time.monotonic() - started) * 1000)
-        operator.post(f"/tickets/{ticket}/give-back", headers=headers,
-                      data={"key": uuid.uuid4().hex})  # fmt: skip
+        operator.post(
+            f"/tickets/{ticket}/give-back", headers=headers, data={"key": uuid.uuid4().hex}
+        )
 
-    print(f"{'what':<34} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-    for name, values in (("(a) request -> console queue", to_queue),
-                         ("(b) operator reply -> buyer", to_buyer)):  # fmt: skip
-        print(f"{name:<34} {len(values):>4} {statistics.median(values):>8.0f} "
-              f"{percentile(values, 95):>8.0f} {max(values):>8.0f}")  # fmt: skip
+    _report(to_queue, to_buyer)
     return 0
+
+
+def _operator_watching(console: str) -> tuple[httpx.Client, dict[str, str], QueueWatcher]:
+    """op-marta signed in to the console, and a watcher on its live queue."""
+    operator = httpx.Client(base_url=console, timeout=15)
+    csrf = _csrf(operator, "/login")
+    operator.post(
+        "/login", data={"operator_id": "op-marta", "password": "marta-demo-pass", "csrf": csrf}
+    )
+    csrf = _csrf(operator, "/")
+    headers = {"X-CSRF-Token": csrf, "Accept": "application/json"}
+    watcher = QueueWatcher(operator, "/events/queue")
+    watcher.start()
+    watcher.ready.wait(10)
+    time.sleep(1.5)
+    return operator, headers, watcher
+
+
+def _report(to_queue: list[float], to_buyer: list[float]) -> None:
+    print(f"{'what':<34} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+    for name, values in (
+        ("(a) request -> console queue", to_queue),
+        ("(b) operator reply -> buyer", to_buyer),
+    ):
+        print(
+            f"{name:<34} {len(values):>4} {statistics.median(values):>8.0f} "
+            f"{percentile(values, 95):>8.0f} {max(values):>8.0f}"
+        )
 
 
 def _csrf(client: httpx.Client, path: str) -> str:

@@ -16,13 +16,15 @@ class Unavailable(Exception):
 
 
 class Refused(Exception):
-    """The backend refused (a problem+json 4xx); `detail` is safe to show an operator."""
+    """The backend refused (a problem+json 4xx); `detail` is safe to show an operator, and
+    `retry_after` (seconds) is set when the backend said when to try again."""
 
-    def __init__(self, status: int, slug: str, detail: str) -> None:
+    def __init__(self, status: int, slug: str, detail: str, retry_after: int | None = None) -> None:
         super().__init__(f"{status} {slug}: {detail}")
         self.status = status
         self.slug = slug
         self.detail = detail
+        self.retry_after = retry_after
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -35,7 +37,11 @@ def _raise_for(response: httpx.Response) -> None:
     except ValueError:
         body = {}
     slug = str(body.get("type", "")).rstrip("/").rsplit("/", 1)[-1]
-    raise Refused(response.status_code, slug, str(body.get("detail") or body.get("title") or ""))
+    detail = str(body.get("detail") or body.get("title") or "")
+    retry_after = response.headers.get("retry-after", "")
+    raise Refused(
+        response.status_code, slug, detail, int(retry_after) if retry_after.isdigit() else None
+    )
 
 
 class ConsoleBackend:
@@ -75,8 +81,12 @@ class ConsoleBackend:
         _raise_for(response)
         return response.json()
 
-    async def verify_password(self, operator_id: str, password: str) -> dict[str, Any]:
-        body = {"operator_id": operator_id, "password": password}
+    async def verify_password(
+        self, operator_id: str, password: str, client_address: str
+    ) -> dict[str, Any]:
+        """The operator, or Refused: 401 for a wrong password, 429 (with retry_after) when
+        the backend throttles sign-ins from this operator id or this address."""
+        body = {"operator_id": operator_id, "password": password, "client_address": client_address}
         result: dict[str, Any] = await self._call("POST", "/operator/verify-password", json=body)
         return result
 
@@ -113,12 +123,25 @@ class ConsoleBackend:
         return result
 
     async def user_messages(
-        self, operator_id: str, ticket_id: int, messages: list[dict[str, str]]
+        self, operator_id: str, ticket_id: int, messages: list[dict[str, str]], *, key: str
     ) -> None:
+        """Store the buyer's lines with the ticket; refused unless this operator may close it."""
         await self._call(
-            "POST", f"/operator/handoff/tickets/{ticket_id}/user-messages", operator_id,
+            "POST",
+            f"/operator/handoff/tickets/{ticket_id}/user-messages",
+            operator_id,
+            key=key,
             json={"messages": messages},
-        )  # fmt: skip
+        )
+
+    async def closed_conversations(self, within_seconds: int) -> list[dict[str, Any]]:
+        """Conversations whose last ticket closed lately and that have none open now."""
+        result: list[dict[str, Any]] = await self._call(
+            "GET",
+            "/operator/handoff/closed-conversations",
+            params={"within_seconds": within_seconds},
+        )
+        return result
 
     async def mediated_disputes(self, operator_id: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._call(
@@ -130,9 +153,13 @@ class ConsoleBackend:
         self, operator_id: str, dispute_id: str, *, version: str, key: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
-            "POST", f"/operator/disputes/{quote(dispute_id)}/decision", operator_id, key=key,
-            headers={"If-Match": f'"{version}"'}, json=body,
-        )  # fmt: skip
+            "POST",
+            f"/operator/disputes/{quote(dispute_id)}/decision",
+            operator_id,
+            key=key,
+            headers={"If-Match": f'"{version}"'},
+            json=body,
+        )
         return result
 
     async def abuse_reviews(self, operator_id: str) -> list[dict[str, Any]]:
@@ -145,9 +172,12 @@ class ConsoleBackend:
         self, operator_id: str, review_id: int, *, key: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
-            "POST", f"/operator/abuse-reviews/{review_id}/decision", operator_id, key=key,
+            "POST",
+            f"/operator/abuse-reviews/{review_id}/decision",
+            operator_id,
+            key=key,
             json=body,
-        )  # fmt: skip
+        )
         return result
 
 
@@ -181,11 +211,22 @@ class RasaApi:
             raise Unavailable(f"rasa {method} {path}: {response.status_code}")
         return response.json()
 
-    async def events(self, conversation_id: str) -> list[dict[str, Any]]:
+    async def tracker(self, conversation_id: str) -> dict[str, Any]:
         path = f"/conversations/{quote(conversation_id, safe='')}/tracker"
-        tracker = await self._call("GET", path, params={"include_events": "ALL"})
-        events: list[dict[str, Any]] = tracker.get("events") or []
+        tracker: dict[str, Any] = await self._call("GET", path, params={"include_events": "ALL"})
+        return tracker
+
+    async def events(self, conversation_id: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = (await self.tracker(conversation_id)).get("events") or []
         return events
+
+    async def paused_since(self, conversation_id: str) -> float | None:
+        """When the conversation was paused, if it is paused now."""
+        tracker = await self.tracker(conversation_id)
+        if not tracker.get("paused"):
+            return None
+        pauses = [e for e in tracker.get("events") or [] if e.get("event") == "pause"]
+        return float(pauses[-1].get("timestamp") or 0) if pauses else 0.0
 
     async def lines(self, conversation_id: str) -> list[Line]:
         """The user's and the bot's messages (operators' replies are bot messages)."""

@@ -1,4 +1,5 @@
-"""python -m dispute_backend migrate | seed [--reset] | serve | bench | outbox [--to E]"""
+"""python -m dispute_backend migrate | seed [--reset] | serve | scheduler | bench | bench-read |
+outbox"""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 import sys
 
+from .redaction import install as install_redaction
 from .settings import LOG_FORMAT, get_settings
 
 
@@ -16,13 +18,21 @@ def _migrate() -> None:
     print("database is at the latest migration")
 
 
+class Refused(Exception):
+    """A command that must not run in this environment."""
+
+
 def _seed(reset: bool) -> None:
     from .app import rule_settings
     from .clock import SystemClock
     from .db import begin_write, make_engine, make_session_factory
     from .seed import ensure_operator_passwords, has_data, seed, wipe
+    from .settings import AppEnv
 
     settings = get_settings()
+    if settings.app_env == AppEnv.production:
+        # The demo data holds known passwords and seller keys: never in production.
+        raise Refused("seed refused: APP_ENV is production (demo operators, passwords, keys)")
     factory = make_session_factory(make_engine(settings.database_url))
     with factory() as session:
         begin_write(session)
@@ -51,7 +61,7 @@ def _outbox(to: str | None, last: int) -> None:
         print(mail.get("body", ""))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m dispute_backend")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations (safe to repeat)")
@@ -64,29 +74,49 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument(
         "--workers", type=int, help="HTTP worker processes (default: HTTP_WORKERS, 2)"
     )
+    sub.add_parser("scheduler", help="run the scheduler alone (HTTP workers started otherwise)")
     bench_p = sub.add_parser("bench", help="latency and throughput on SQLite and PostgreSQL")
     bench_p.add_argument("--databases", default="sqlite,postgresql")
     bench_p.add_argument("--requests", type=int, default=2000, help="per operation and level")
     bench_p.add_argument("--operations", default="health,eligibility,open,get")
     bench_p.add_argument("--clients", default="1,16", help="concurrency levels")
+    read_p = sub.add_parser("bench-read", help="the get route's one-statement read vs the ORM")
+    read_p.add_argument("--rounds", type=int, default=2000)
     outbox_p = sub.add_parser("outbox", help="print the latest mails of the development outbox")
     outbox_p.add_argument("--to", help="only the mails to this address")
     outbox_p.add_argument("--last", type=int, default=5, help="how many (0: all)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    install_redaction()
     if args.command == "migrate":
         _migrate()
     elif args.command == "seed":
-        _seed(args.reset)
+        try:
+            _seed(args.reset)
+        except Refused as refused:
+            print(f"error: {refused}", file=sys.stderr)
+            return 2
     elif args.command == "serve":
         from .serve import serve
 
         serve(
             host=args.host, port=args.port, access_log=not args.no_access_log, workers=args.workers
         )
+    elif args.command == "scheduler":
+        from .scheduler import run_alone
+
+        run_alone()
     elif args.command == "outbox":
         _outbox(args.to, args.last)
+    elif args.command == "bench-read":
+        from .bench_read import run as run_read
+
+        run_read(args.rounds)
     elif args.command == "bench":
         from .bench import run
 

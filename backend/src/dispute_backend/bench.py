@@ -33,7 +33,8 @@ from sqlalchemy.engine import make_url
 
 from . import loadgen
 from .db import make_engine, make_session_factory
-from .models import Buyer, Dispute, Order, ShippingStatus, public_dispute_id
+from .enums import ShippingStatus
+from .models import Buyer, Dispute, Order, public_dispute_id
 
 PG_ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -223,20 +224,36 @@ def _measure(
     operations: tuple[str, ...],
     levels: tuple[int, ...],
 ) -> list[Result]:
-    base = f"http://127.0.0.1:{port}"
-    auth: dict[str, dict[str, str]] = {}  # each buyer's headers, with their own chat token
-    for buyer_id in sorted({buyer_id for buyer_id, _ in orders}):
-        response = httpx.post(
-            f"{base}/api/v1/storefront/chat-tokens",
-            json={"buyer_id": buyer_id},
-            headers={"Authorization": f"Bearer {STOREFRONT}"},
-        )
-        response.raise_for_status()
-        token = response.json()["token"]
-        auth[buyer_id] = {"Authorization": f"Bearer {ASSISTANT}", "X-Buyer-Token": token}
-    host = f"127.0.0.1:{port}"
+    auth = _buyer_headers(port, orders)
+    disputes: list[tuple[str, str]] = []  # filled just before "get" runs
+    makers = _makers(f"127.0.0.1:{port}", orders, auth, disputes)
+    results: list[Result] = []
+    for name in operations:
+        if name == "get":
+            disputes[:] = _bench_disputes(url)
+            if not disputes:
+                raise RuntimeError("get needs disputes: run open before it")
+        make = makers[name]
+        for clients in levels:
+            print(f"  {name} at {clients} client(s)", flush=True)
+            warm = [make(i) for i in range(WARM_UP)]
+            calls = [make(i) for i in range(per_level)]  # encoded before the clock starts
+            _drive(port, warm, clients)
+            run, client_us = _drive(port, calls, clients)
+            if run.first_error:
+                print(f"    {run.errors} error(s), the first: {run.first_error}", flush=True)
+            results.append(_result(kind, name, clients, run, client_us))
+    return results
+
+
+def _makers(
+    host: str,
+    orders: list[tuple[str, str]],
+    auth: dict[str, dict[str, str]],
+    disputes: list[tuple[str, str]],
+) -> dict[str, Callable[[int], loadgen.Call]]:
+    """The request of each operation, by its number in the run."""
     unused = iter(orders)
-    disputes: list[tuple[str, str]] = []
 
     def health(i: int) -> loadgen.Call:
         return loadgen.encode("GET", "/health", host=host)
@@ -265,42 +282,47 @@ def _measure(
         path = f"/api/v1/disputes/{dispute_id}"
         return loadgen.encode("GET", path, host=host, headers=auth[buyer_id])
 
-    makers: dict[str, Callable[[int], loadgen.Call]] = {
+    return {
         # "health" (one SELECT 1) is the floor: what the server and client cost with no work.
         "health": health,
         "eligibility": eligibility,
         "open": open_,
         "get": get,
     }
-    results: list[Result] = []
-    for name in operations:
-        if name == "get":
-            disputes[:] = _bench_disputes(url)
-            if not disputes:
-                raise RuntimeError("get needs disputes: run open before it")
-        make = makers[name]
-        for clients in levels:
-            print(f"  {name} at {clients} client(s)", flush=True)
-            warm = [make(i) for i in range(WARM_UP)]
-            calls = [make(i) for i in range(per_level)]  # encoded before the clock starts
-            _drive(port, warm, clients)
-            run, client_us = _drive(port, calls, clients)
-            if run.first_error:
-                print(f"    {run.errors} error(s), the first: {run.first_error}", flush=True)
-            results.append(
-                Result(
-                    database=kind,
-                    operation=name,
-                    clients=clients,
-                    count=run.answered,
-                    p50_ms=loadgen.percentile(run.latencies_ms, 50) if run.answered else 0.0,
-                    p95_ms=loadgen.percentile(run.latencies_ms, 95) if run.answered else 0.0,
-                    rps=run.rps,
-                    errors=run.errors,
-                    client_us=client_us,
-                )
-            )
-    return results
+
+
+def _buyer_headers(port: int, orders: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
+    """Each buyer's headers, with a chat token of their own."""
+    auth: dict[str, dict[str, str]] = {}
+    for buyer_id in sorted({buyer_id for buyer_id, _ in orders}):
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/api/v1/storefront/chat-tokens",
+            json={"buyer_id": buyer_id},
+            headers={"Authorization": f"Bearer {STOREFRONT}"},
+        )
+        response.raise_for_status()
+        token = response.json()["token"]
+        # A chat token counts only in its own conversation (the first one it is shown in).
+        auth[buyer_id] = {
+            "Authorization": f"Bearer {ASSISTANT}",
+            "X-Buyer-Token": token,
+            "X-Conversation-Id": f"bench-chat-{buyer_id}",
+        }
+    return auth
+
+
+def _result(kind: str, name: str, clients: int, run: loadgen.Run, client_us: float) -> Result:
+    return Result(
+        database=kind,
+        operation=name,
+        clients=clients,
+        count=run.answered,
+        p50_ms=loadgen.percentile(run.latencies_ms, 50) if run.answered else 0.0,
+        p95_ms=loadgen.percentile(run.latencies_ms, 95) if run.answered else 0.0,
+        rps=run.rps,
+        errors=run.errors,
+        client_us=client_us,
+    )
 
 
 def run(

@@ -1,4 +1,5 @@
-"""Domain errors. Each carries its problem slug and HTTP status; routes map them in one place."""
+"""Domain errors, one class each (grep the name). Each carries its problem slug, status and
+title; problems.py maps them all to problem+json in one handler."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ class DomainError(Exception):
     slug = "internal-error"
     status = 500
     title = "Internal error"
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, detail: str = "", **extensions: Any) -> None:
         super().__init__(detail or self.title)
@@ -18,51 +20,259 @@ class DomainError(Exception):
         self.extensions = extensions
 
 
-def _err(slug: str, status: int, title: str) -> type[DomainError]:
-    name = "".join(part.capitalize() for part in slug.split("-"))
-    return type(name, (DomainError,), {"slug": slug, "status": status, "title": title})
+class DatabaseBusy(DomainError):
+    """A writer waited WRITER_LOCK_TIMEOUT_SECONDS for the database's write lock."""
+
+    slug = "database-busy"
+    status = 503
+    title = "Database busy, retry"
+    retry_after = 1
 
 
-Unauthenticated = _err("unauthenticated", 401, "Missing or wrong credentials")
-BuyerTokenInvalid = _err("buyer-token-invalid", 401, "Missing, invalid or expired chat token")
-OperatorUnknown = _err("operator-unknown", 401, "Unknown operator")
-NotFound = _err("not-found", 404, "Not found")
-OrderNotFound = _err("order-not-found", 404, "Order not found")
-DisputeNotFound = _err("dispute-not-found", 404, "Dispute not found")
-BuyerNotFound = _err("buyer-not-found", 404, "Buyer not found")
-ReviewNotFound = _err("abuse-review-not-found", 404, "Abuse review not found")
-NoTrackingYet = _err("no-tracking-yet", 422, "Protection period not started")
-ProtectionExpired = _err("protection-expired", 422, "Protection period over")
-DisputeAlreadyOpen = _err("dispute-already-open", 409, "A dispute is already in progress")
-OrderAlreadyResolved = _err("order-already-resolved", 409, "The order's dispute already ended")
-AccountClosed = _err("account-closed", 403, "Account closed")
-PackageInCustoms = _err("package-in-customs", 422, "Package held in customs")
-InvalidRefundAmount = _err("invalid-refund-amount", 422, "Invalid refund amount")
-TransitionNotAllowed = _err("transition-not-allowed", 409, "Not allowed in the current state")
-NoPendingProposal = _err("no-pending-proposal", 409, "No pending proposal to answer")
-VersionConflict = _err("version-conflict", 412, "The dispute changed since you read it")
-PreconditionRequired = _err("precondition-required", 428, "If-Match with the version required")
-IdempotencyKeyMissing = _err("idempotency-key-missing", 400, "Idempotency-Key header required")
-IdempotencyKeyReused = _err(
-    "idempotency-key-reused", 422, "Idempotency-Key already used for another request"
-)
-EvidenceTypeNotAllowed = _err("evidence-type-not-allowed", 415, "File type not allowed")
-EvidenceTooLarge = _err("evidence-too-large", 413, "File too large")
-EvidenceLimitReached = _err("evidence-limit-reached", 409, "Too many files on this dispute")
-ValidationFailed = _err("validation-error", 422, "Invalid request")
-InvalidCredentials = _err("invalid-credentials", 401, "Wrong operator id or password")
-TicketNotFound = _err("handoff-ticket-not-found", 404, "Handoff ticket not found")
-TicketAlreadyClaimed = _err("ticket-already-claimed", 409, "Another operator claimed it first")
-TicketNotYours = _err("ticket-not-assigned-to-you", 409, "The ticket is not assigned to you")
-ChannelAccountNotLinked = _err(
-    "channel-account-not-linked", 401, "This channel account is not linked to a buyer"
-)
-ChannelAccountInvalid = _err(
-    "channel-account-invalid", 400, "X-Channel-Account must read <channel>:<user id>"
-)
-LinkCodeRateLimited = _err("link-code-rate-limited", 429, "Too many codes asked for")
-LinkCodeWrong = _err("link-code-wrong", 422, "Wrong code")
-LinkCodeExpired = _err("link-code-expired", 422, "No valid code: ask for a new one")
-LinkCodeAttemptsExceeded = _err(
-    "link-code-attempts-exceeded", 422, "Too many wrong codes: ask for a new one"
-)
+# --- Who is calling ------------------------------------------------------------------
+
+
+class Unauthenticated(DomainError):
+    slug = "unauthenticated"
+    status = 401
+    title = "Missing or wrong credentials"
+
+
+class BuyerTokenInvalid(DomainError):
+    slug = "buyer-token-invalid"
+    status = 401
+    title = "Missing, invalid or expired chat token"
+
+
+class OperatorUnknown(DomainError):
+    slug = "operator-unknown"
+    status = 401
+    title = "Unknown operator"
+
+
+class InvalidCredentials(DomainError):
+    slug = "invalid-credentials"
+    status = 401
+    title = "Wrong operator id or password"
+
+
+class LoginThrottled(DomainError):
+    slug = "login-throttled"
+    status = 429
+    title = "Too many sign-in attempts"
+
+
+class ChannelAccountNotLinked(DomainError):
+    slug = "channel-account-not-linked"
+    status = 401
+    title = "This channel account is not linked to a buyer"
+
+
+class ChannelAccountInvalid(DomainError):
+    slug = "channel-account-invalid"
+    status = 400
+    title = "A channel account must read <channel>:<user id>"
+
+
+class ChannelIdentityInvalid(DomainError):
+    slug = "channel-identity-invalid"
+    status = 401
+    title = "Missing, invalid or expired channel identity"
+
+
+class ChatSessionNotFound(DomainError):
+    slug = "chat-session-not-found"
+    status = 404
+    title = "Chat session not found"
+
+
+class LinkCodeRateLimited(DomainError):
+    slug = "link-code-rate-limited"
+    status = 429
+    title = "Too many codes asked for"
+
+
+class LinkCodeWrong(DomainError):
+    slug = "link-code-wrong"
+    status = 422
+    title = "Wrong code"
+
+
+class LinkCodeExpired(DomainError):
+    slug = "link-code-expired"
+    status = 422
+    title = "No valid code: ask for a new one"
+
+
+class LinkCodeAttemptsExceeded(DomainError):
+    slug = "link-code-attempts-exceeded"
+    status = 422
+    title = "Too many wrong codes: ask for a new one"
+
+
+# --- Not found (also what belongs to someone else) -----------------------------------
+
+
+class NotFound(DomainError):
+    slug = "not-found"
+    status = 404
+    title = "Not found"
+
+
+class OrderNotFound(DomainError):
+    slug = "order-not-found"
+    status = 404
+    title = "Order not found"
+
+
+class DisputeNotFound(DomainError):
+    slug = "dispute-not-found"
+    status = 404
+    title = "Dispute not found"
+
+
+class BuyerNotFound(DomainError):
+    slug = "buyer-not-found"
+    status = 404
+    title = "Buyer not found"
+
+
+class ReviewNotFound(DomainError):
+    slug = "abuse-review-not-found"
+    status = 404
+    title = "Abuse review not found"
+
+
+class TicketNotFound(DomainError):
+    slug = "handoff-ticket-not-found"
+    status = 404
+    title = "Handoff ticket not found"
+
+
+# --- The rules refuse it (docs/rules.md) ---------------------------------------------
+
+
+class NoTrackingYet(DomainError):
+    slug = "no-tracking-yet"
+    status = 422
+    title = "Protection period not started"
+
+
+class ProtectionExpired(DomainError):
+    slug = "protection-expired"
+    status = 422
+    title = "Protection period over"
+
+
+class DisputeAlreadyOpen(DomainError):
+    slug = "dispute-already-open"
+    status = 409
+    title = "A dispute is already in progress"
+
+
+class OrderAlreadyResolved(DomainError):
+    slug = "order-already-resolved"
+    status = 409
+    title = "The order's dispute already ended"
+
+
+class AccountClosed(DomainError):
+    slug = "account-closed"
+    status = 403
+    title = "Account closed"
+
+
+class PackageInCustoms(DomainError):
+    slug = "package-in-customs"
+    status = 422
+    title = "Package held in customs"
+
+
+class InvalidRefundAmount(DomainError):
+    slug = "invalid-refund-amount"
+    status = 422
+    title = "Invalid refund amount"
+
+
+class TransitionNotAllowed(DomainError):
+    slug = "transition-not-allowed"
+    status = 409
+    title = "Not allowed in the current state"
+
+
+class NoPendingProposal(DomainError):
+    slug = "no-pending-proposal"
+    status = 409
+    title = "No pending proposal to answer"
+
+
+# --- Versions and idempotent writes --------------------------------------------------
+
+
+class VersionConflict(DomainError):
+    slug = "version-conflict"
+    status = 412
+    title = "The dispute changed since you read it"
+
+
+class PreconditionRequired(DomainError):
+    slug = "precondition-required"
+    status = 428
+    title = "If-Match with the version required"
+
+
+class IdempotencyKeyMissing(DomainError):
+    slug = "idempotency-key-missing"
+    status = 400
+    title = "Idempotency-Key header required"
+
+
+class IdempotencyKeyReused(DomainError):
+    slug = "idempotency-key-reused"
+    status = 422
+    title = "Idempotency-Key already used for another request"
+
+
+# --- Evidence ------------------------------------------------------------------------
+
+
+class EvidenceTypeNotAllowed(DomainError):
+    slug = "evidence-type-not-allowed"
+    status = 415
+    title = "File type not allowed"
+
+
+class EvidenceTooLarge(DomainError):
+    slug = "evidence-too-large"
+    status = 413
+    title = "File too large"
+
+
+class EvidenceLimitReached(DomainError):
+    slug = "evidence-limit-reached"
+    status = 409
+    title = "Too many files on this dispute"
+
+
+# --- Input ---------------------------------------------------------------------------
+
+
+class ValidationFailed(DomainError):
+    slug = "validation-error"
+    status = 422
+    title = "Invalid request"
+
+
+# --- The handoff queue ---------------------------------------------------------------
+
+
+class TicketAlreadyClaimed(DomainError):
+    slug = "ticket-already-claimed"
+    status = 409
+    title = "Another operator claimed it first"
+
+
+class TicketNotYours(DomainError):
+    slug = "ticket-not-assigned-to-you"
+    status = 409
+    title = "The ticket is not assigned to you"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -23,6 +24,22 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, UTCDateTime
+from .enums import (
+    AccountStatus,
+    ActorType,
+    DisputeReason,
+    DisputeState,
+    Outcome,
+    Party,
+    PaymentStatus,
+    ProposalStatus,
+    RequestedOutcome,
+    Resolution,
+    ReviewStatus,
+    ShippingStatus,
+    TicketParty,
+    TicketState,
+)
 
 MONEY = Numeric(12, 2)
 
@@ -34,84 +51,6 @@ def _enum(cls: type[StrEnum]) -> Enum:
 
 def _values(cls: type[StrEnum]) -> list[str]:
     return [m.value for m in cls]
-
-
-class ShippingStatus(StrEnum):
-    awaiting_shipment = "awaiting_shipment"
-    in_transit = "in_transit"
-    in_customs = "in_customs"
-    delivered = "delivered"
-
-
-class PaymentStatus(StrEnum):
-    held = "held"
-    released = "released"
-    refunded = "refunded"
-
-
-class AccountStatus(StrEnum):
-    active = "active"
-    closed = "closed"
-
-
-class DisputeReason(StrEnum):
-    damaged = "damaged"
-    not_as_described = "not_as_described"
-    wrong_item = "wrong_item"
-    counterfeit = "counterfeit"
-    missing_parts = "missing_parts"
-    not_received = "not_received"
-
-
-class RequestedOutcome(StrEnum):
-    full_refund = "full_refund"
-    partial_refund = "partial_refund"
-
-
-class DisputeState(StrEnum):
-    negotiation = "negotiation"
-    mediation = "mediation"
-    ended = "ended"
-
-
-class Outcome(StrEnum):
-    full_refund = "full_refund"
-    partial_refund = "partial_refund"
-    no_refund = "no_refund"
-    cancelled = "cancelled"
-
-
-class Resolution(StrEnum):
-    agreement = "agreement"
-    platform_decision = "platform_decision"
-    cancellation = "cancellation"
-    timeout = "timeout"
-
-
-class Party(StrEnum):
-    buyer = "buyer"
-    seller = "seller"
-    platform = "platform"
-
-
-class ProposalStatus(StrEnum):
-    pending = "pending"
-    accepted = "accepted"
-    rejected = "rejected"
-    superseded = "superseded"
-
-
-class ActorType(StrEnum):
-    buyer = "buyer"
-    seller = "seller"
-    operator = "operator"
-    system = "system"
-
-
-class ReviewStatus(StrEnum):
-    open = "open"
-    cleared = "cleared"
-    account_closed = "account_closed"
 
 
 class Buyer(Base):
@@ -146,6 +85,15 @@ class Operator(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Presence for the handoff queue: online while the console's heartbeat is recent.
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# What an order id may look like (the marketplace's are 16 digits); anything else is no order,
+# answered before a query (PostgreSQL refuses a NUL in a string parameter outright).
+ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,32}$"
+
+
+def is_order_id(value: str) -> bool:
+    return re.fullmatch(ORDER_ID_PATTERN, value) is not None
 
 
 class Order(Base):
@@ -226,11 +174,16 @@ def public_dispute_id(pk: int) -> str:
     return f"D-{DISPUTE_ID_OFFSET + pk}"
 
 
+# ASCII digits only: str.isdigit() also takes superscripts (which int() refuses) and other
+# scripts' digits (which int() reads, making Arabic-Indic "D-10001" another name of D-10001).
+_PUBLIC_DISPUTE_ID = re.compile(r"[Dd]-([0-9]{1,12})")
+
+
 def parse_dispute_id(public_id: str) -> int | None:
-    prefix, _, number = public_id.upper().partition("-")
-    if prefix != "D" or not number.isdigit() or len(number) > 12:
+    match = _PUBLIC_DISPUTE_ID.fullmatch(public_id)
+    if match is None:
         return None
-    pk = int(number) - DISPUTE_ID_OFFSET
+    pk = int(match.group(1)) - DISPUTE_ID_OFFSET
     return pk if pk > 0 else None
 
 
@@ -332,18 +285,6 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class TicketState(StrEnum):
-    waiting = "waiting"
-    assigned = "assigned"
-    closed = "closed"
-
-
-class TicketParty(StrEnum):
-    user = "user"
-    operator = "operator"
-    system = "system"
-
-
 class HandoffTicket(Base):
     """A conversation handed to a human: waiting in the queue, assigned, then closed."""
 
@@ -420,6 +361,50 @@ class LinkCode(Base):
     buyer_id: Mapped[str | None] = mapped_column(ForeignKey("buyers.id"))
     code_hash: Mapped[str] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Keyed hash of the e-mail typed, so codes can be counted per address (known or not).
+    email_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class ChatSession(Base):
+    """What a buyer's chat tokens point at: who, which conversation, and whether it still holds.
+
+    Every chat token names one (its `sid` claim). The web page makes one per sign-in, bound to
+    the conversation it opens; a token asked for without a conversation is bound to the first
+    conversation that uses it. Signing out revokes it, and every token naming it with it.
+    """
+
+    __tablename__ = "chat_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    buyer_id: Mapped[str] = mapped_column(ForeignKey("buyers.id"), index=True)
+    conversation_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginThrottle(Base):
+    """Failed console sign-ins of one operator id (`operator:<id>`) or one client address
+    (`client:<address>`) in the current window, and until when that key is refused. In the
+    database so every console and backend process counts the same tries."""
+
+    __tablename__ = "login_throttles"
+
+    key: Mapped[str] = mapped_column(String(120), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class PasswordCheckSlot(Base):
+    """One of the few password checks (Argon2 hashes) allowed at once, across processes. A
+    check holds a slot until it ends, or until `taken_until` if its process died."""
+
+    __tablename__ = "password_check_slots"
+
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str | None] = mapped_column(String(32))
+    taken_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

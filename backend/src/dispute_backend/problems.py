@@ -50,7 +50,11 @@ def problem(
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+        elif "retry_after" in exc.extensions:  # a 429 says when to come back
+            headers["Retry-After"] = str(exc.extensions["retry_after"])
         return problem(
             exc.status, exc.slug, exc.title, exc.detail, request.url.path, headers, **exc.extensions
         )

@@ -1,5 +1,6 @@
-"""The marketplace's rules (DOMAIN.md R1-R11) as pure functions of data and `now`.
+"""The marketplace's rules R1-R11 as pure functions of data and `now`.
 
+The rules, in the project's words, and where each is enforced: docs/rules.md.
 Nothing here touches the database or the clock: callers pass the instant.
 """
 
@@ -9,8 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
-from .models import DisputeReason, DisputeState, PaymentStatus, RequestedOutcome, ShippingStatus
+from .enums import DisputeReason, DisputeState, PaymentStatus, RequestedOutcome, ShippingStatus
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,9 @@ def eligibility(
         return Ineligible.order_already_resolved
     if window is None:
         return Ineligible.no_tracking_yet
-    if now > window.ends_at:
+    # Released without a dispute means the period ended: an open whose clock read came a
+    # moment before the release must not put a dispute on money the seller already has.
+    if now > window.ends_at or payment_status is PaymentStatus.released:
         return Ineligible.protection_expired
     return None
 
@@ -205,6 +209,6 @@ def can_add_evidence(state: DisputeState) -> bool:
     return state in IN_PROGRESS
 
 
-def status_label(state: DisputeState) -> str:
-    """R7."""
+def status_label(state: DisputeState) -> Literal["Dispute in progress", "Dispute ended"]:
+    """What the buyer is shown of a dispute's state (R7): the only two statuses they see."""
     return "Dispute ended" if state is DisputeState.ended else "Dispute in progress"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,12 +12,13 @@ from sqlalchemy.orm import Session
 
 from . import rules
 from .auth import key_digest
+from .enums import DisputeReason, RequestedOutcome, ShippingStatus
 from .models import (
     AbuseReview,
     Buyer,
     ChannelAccount,
+    ChatSession,
     Dispute,
-    DisputeReason,
     Event,
     Evidence,
     HandoffMessage,
@@ -27,9 +29,7 @@ from .models import (
     Operator,
     Order,
     Proposal,
-    RequestedOutcome,
     Seller,
-    ShippingStatus,
 )
 from .services import disputes, transitions
 
@@ -78,6 +78,7 @@ def ensure_operator_passwords(session: Session) -> int:
 
 def wipe(session: Session) -> None:
     for model in (
+        ChatSession,
         LinkCode,
         ChannelAccount,
         HandoffMessage,
@@ -203,8 +204,21 @@ def _order(spec: OrderSpec, now: datetime) -> Order:
 
 
 def seed(session: Session, *, now: datetime, rs: rules.RuleSettings) -> None:
-    day = timedelta(days=1)
-    start = now - 400 * day
+    _accounts_and_orders(session, now)
+    buyers = {b.id: b for b in session.scalars(select(Buyer))}
+    open_ = _opener(session, buyers, now, rs)
+    _carla_disputes(session, open_, now)
+    _diego_disputes(session, open_, now)
+    _erin_disputes(session, buyers["erin"], now, rs)
+    session.flush()
+    transitions.apply_due(session, now=now, rs=rs)
+
+
+Opener = Callable[[str, float, DisputeReason, RequestedOutcome, str | None, bool, str], Dispute]
+
+
+def _accounts_and_orders(session: Session, now: datetime) -> None:
+    start = now - 400 * timedelta(days=1)
     for sid, (name, key) in SELLERS.items():
         session.add(Seller(id=sid, name=name, api_key_sha256=key_digest(key), created_at=start))
     for oid, (name, email) in OPERATORS.items():
@@ -218,7 +232,11 @@ def seed(session: Session, *, now: datetime, rs: rules.RuleSettings) -> None:
     _erin_orders(session, now)
     session.flush()
 
-    buyers = {b.id: b for b in session.scalars(select(Buyer))}
+
+def _opener(
+    session: Session, buyers: dict[str, Buyer], now: datetime, rs: rules.RuleSettings
+) -> Opener:
+    """Opens a dispute on an order, `days_ago` before `now`, for the order's buyer."""
 
     def open_(
         order_id: str,
@@ -240,10 +258,15 @@ def seed(session: Session, *, now: datetime, rs: rules.RuleSettings) -> None:
             refund_amount=Decimal(amount) if amount else None,
             with_return=with_return,
             description=text,
-            now=now - days_ago * day,
+            now=now - days_ago * timedelta(days=1),
             rs=rs,
         )
 
+    return open_
+
+
+def _carla_disputes(session: Session, open_: Opener, now: datetime) -> None:
+    day = timedelta(days=1)
     # carla: negotiation, opened 2 days ago; the seller has not answered yet.
     open_(
         "8300000000000031",
@@ -272,6 +295,10 @@ def seed(session: Session, *, now: datetime, rs: rules.RuleSettings) -> None:
         note="The size label says 42.",
         now=now - 6 * day,
     )
+
+
+def _diego_disputes(session: Session, open_: Opener, now: datetime) -> None:
+    day = timedelta(days=1)
     # diego: ended 6 days ago with a full refund agreed by the seller.
     d = open_(
         "8400000000000041",
@@ -298,9 +325,6 @@ def seed(session: Session, *, now: datetime, rs: rules.RuleSettings) -> None:
     disputes.cancel(
         session, dispute=d, buyer_id="diego", expected_version=d.version, now=now - 3 * day
     )
-    _erin_disputes(session, buyers["erin"], now, rs)
-    session.flush()
-    transitions.apply_due(session, now=now, rs=rs)
 
 
 ERIN_ORDERS = 30

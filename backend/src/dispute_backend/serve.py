@@ -7,6 +7,11 @@ listening socket, whichever worker woke first accepted a whole burst: 16 keep-al
 landed on one worker while the other core idled. A worker that dies is replaced; one that
 fails before it ever served (a broken configuration) stops the service instead of looping;
 and the workers end when the serving process does, even if it is killed outright.
+
+This hand-written supervisor is `make run`'s (SQLite, one machine). `make run-cluster` runs the
+workers on uvicorn's own (`uvicorn dispute_backend.serve:worker_app --factory --workers N`),
+behind HAProxy, with the scheduler in processes of its own (`python -m dispute_backend
+scheduler`); docs/scaling.md has the measurements behind that split.
 """
 
 from __future__ import annotations
@@ -22,11 +27,15 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.synchronize import Event
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from .redaction import install as install_redaction
 from .settings import LOG_FORMAT, get_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +95,28 @@ def _follow_parent() -> None:
 
 def _worker(options: dict[str, Any], ready: Event) -> None:  # runs in a spawned process
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # the app's own loggers
+    install_redaction()
     _follow_parent()
     config = uvicorn.Config(APP, factory=True, **options)
     sock = listener(options["host"], options["port"])
     _Server(config, ready).run(sockets=[sock])
+
+
+def worker_app() -> FastAPI:
+    """The app as another server's worker processes load it (an app factory): the logging
+    and log redaction that `serve` gives its own workers, then the app, without scheduler.
+
+    Its pooled connections are checked before use (one round trip, ~0.1 ms here): in the
+    cluster the database is a server that restarts, and a connection it dropped is then
+    replaced instead of failing a request (make_engine's embedded default does without)."""
+    from .app import create_app
+    from .db import make_engine, make_session_factory
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # the app's own loggers
+    install_redaction()
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_pre_ping=True)
+    return create_app(settings, session_factory=make_session_factory(engine))
 
 
 def serve(*, host: str, port: int, access_log: bool, workers: int | None = None) -> None:

@@ -20,16 +20,30 @@ DEV_ASSISTANT_TOKEN = "dev-assistant-token"  # noqa: S105  (development only, re
 DEV_STOREFRONT_TOKEN = "dev-storefront-token"  # noqa: S105
 DEV_CONSOLE_TOKEN = "dev-console-token"  # noqa: S105
 DEV_CHAT_SECRET = "dev-chat-token-secret-change-me-in-production"  # noqa: S105
+DEV_IDENTITY_SECRET = "dev-channel-identity-secret-change-me-in-production"  # noqa: S105
+# Outside development every secret must be at least this long (a token_urlsafe(32) is 43).
+MIN_SECRET_LENGTH = 32
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
-_PLACEHOLDERS = {"", "changeme", "change-me", "secret", "placeholder", "todo", "xxx"}
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "placeholder", "todo", "xxx"}
 
 
 class AppEnv(StrEnum):
     development = "development"
     test = "test"
     production = "production"
+
+
+def refuse_placeholders(app_env: AppEnv, secrets: dict[str, str], defaults: set[str]) -> None:
+    """Outside development and tests, a secret that is unset, a placeholder or one of the
+    development defaults is refused (ValueError, naming the variable). The console and the
+    storefront call this; the backend's own check below also refuses short or shared ones."""
+    if app_env in (AppEnv.development, AppEnv.test):
+        return
+    for name, value in secrets.items():
+        if value.strip().lower() in PLACEHOLDER_SECRETS or value in defaults:
+            raise ValueError(f"{name.upper()} must be set to a real secret in {app_env}")
 
 
 class Settings(BaseSettings):
@@ -42,6 +56,9 @@ class Settings(BaseSettings):
     console_service_token: str = ""
     chat_token_secret: str = ""
     chat_token_ttl_seconds: int = 12 * 3600
+    # Shared with the Rasa server, which signs a Telegram or Messenger user's identity once
+    # the platform's webhook is verified (extensions/identity.py); checked here.
+    channel_identity_secret: str = ""
     evidence_dir: Path = VAR_DIR / "evidence"
     # Account linking (Telegram, Messenger): one-time codes sent by e-mail. In development the
     # "e-mail" is a file in this folder (`python -m dispute_backend outbox` prints them).
@@ -49,8 +66,11 @@ class Settings(BaseSettings):
     link_code_ttl_seconds: int = 600
     link_code_max_attempts: int = 5
     link_codes_per_hour: int = 5  # per channel account
+    link_codes_per_email_per_hour: int = 3  # per address typed, known or not
+    link_codes_per_buyer_per_day: int = 6  # whichever chats ask: each mails the buyer
+    link_codes_per_hour_total: int = 500  # all chats together: an attack, not buyers
 
-    # Rules (DOMAIN.md); every duration and threshold is a setting.
+    # Rules (docs/rules.md); every duration and threshold is a setting.
     protection_days: int = 15
     negotiation_days: int = 5
     carrier_response_days: int = 10
@@ -63,6 +83,15 @@ class Settings(BaseSettings):
     handoff_minutes_per_conversation: int = 6
     handoff_presence_seconds: int = 60  # an operator is online this long after a heartbeat
     handoff_offline_answer: str = "within 24 hours"  # told to buyers when no one is online
+
+    # Console sign-in: every try costs an Argon2 hash, so failed tries are counted per operator
+    # id and per client address (an office may share one), and few checks run at once.
+    login_failures_per_operator: int = 5
+    login_failures_per_client: int = 20
+    login_failure_window_seconds: int = 900  # failures older than this are forgotten
+    login_block_seconds: int = 900  # how long a key is refused once over its limit
+    login_concurrent_checks: int = 4  # password checks at once, all processes together
+    login_check_lease_seconds: int = 30  # a slot frees itself after this if its process died
 
     # HTTP worker processes of `serve`: one per core here (2). Each has its own event loop,
     # thread pool and connection pool; the scheduler runs once beside them.
@@ -86,18 +115,21 @@ class Settings(BaseSettings):
             "storefront_service_token": DEV_STOREFRONT_TOKEN,
             "console_service_token": DEV_CONSOLE_TOKEN,
             "chat_token_secret": DEV_CHAT_SECRET,
+            "channel_identity_secret": DEV_IDENTITY_SECRET,
         }
         for name, default in defaults.items():
             value: str = getattr(self, name)
-            if value.strip().lower() in _PLACEHOLDERS or value in defaults.values():
+            if value.strip().lower() in PLACEHOLDER_SECRETS or value in defaults.values():
                 if not lenient:
                     raise ValueError(
                         f"{name.upper()} must be set to a real secret in {self.app_env}"
                     )
                 if not value:
                     setattr(self, name, default)
-        if not lenient and len(self.chat_token_secret) < 32:
-            raise ValueError("CHAT_TOKEN_SECRET must be at least 32 characters")
+            elif not lenient and len(value) < MIN_SECRET_LENGTH:
+                raise ValueError(f"{name.upper()} must be at least {MIN_SECRET_LENGTH} characters")
+        if not lenient and len(set(map(str, (getattr(self, n) for n in defaults)))) < len(defaults):
+            raise ValueError("every secret must differ from the others")
         return self
 
 

@@ -1,6 +1,8 @@
 """Account linking for messaging channels, called by the assistant only.
 
-Every route acts for the channel account in `X-Channel-Account` (e.g. `telegram:12345`), with
+Every route acts for the channel account that `X-Channel-Identity` proves: the identity the
+Rasa server signed once Telegram's or Messenger's webhook was verified, used in that
+account's own conversation (`X-Conversation-Id: telegram:12345`), with
 `Bearer ASSISTANT_SERVICE_TOKEN`. Asking for a code answers 202 whether or not the e-mail
 belongs to a buyer, and the mail is written after the answer has gone, so neither the body
 nor the timing tells the two apart.
@@ -10,29 +12,42 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import errors
-from ..auth import SessionDep, bearer, now_of, same, settings_of
+from ..auth import (
+    ChannelIdentityHeader,
+    ConversationHeader,
+    SessionDep,
+    read_channel_identity,
+    require_assistant,
+    settings_of,
+)
 from ..models import Buyer
 from ..services import accounts
 from . import schemas as s
+from .deps import Now
 
-router = APIRouter(prefix="/api/v1/accounts", tags=["account linking"],
-                   responses=s.PROBLEM_RESPONSES)  # fmt: skip
+router = APIRouter(
+    prefix="/api/v1/accounts", tags=["account linking"], responses=s.PROBLEM_RESPONSES
+)
 
 
 async def require_channel_account(
     request: Request,
-    x_channel_account: Annotated[str | None, Header()] = None,
+    at: Now,
+    x_channel_identity: ChannelIdentityHeader = None,
+    x_conversation_id: ConversationHeader = None,
 ) -> tuple[str, str]:
-    token = bearer(request)
-    if token is None or not same(token, settings_of(request).assistant_service_token):
-        raise errors.Unauthenticated("A valid assistant service token is required.")
-    if not x_channel_account:
-        raise errors.ChannelAccountInvalid("The X-Channel-Account header is missing.")
-    return accounts.parse_account(x_channel_account)
+    await require_assistant(request)
+    settings = settings_of(request)
+    if not x_channel_identity:
+        raise errors.ChannelIdentityInvalid("The X-Channel-Identity header is missing.")
+    channel, external_id = read_channel_identity(x_channel_identity, now=at, settings=settings)
+    if x_conversation_id != f"{channel}:{external_id}":
+        raise errors.ChannelIdentityInvalid("The identity belongs to another conversation.")
+    return channel, external_id
 
 
 ChannelAccountDep = Annotated[tuple[str, str], Depends(require_channel_account)]
@@ -69,6 +84,9 @@ def link_settings(request: Request) -> accounts.LinkSettings:
         ttl_seconds=settings.link_code_ttl_seconds,
         max_attempts=settings.link_code_max_attempts,
         codes_per_hour=settings.link_codes_per_hour,
+        codes_per_email_per_hour=settings.link_codes_per_email_per_hour,
+        codes_per_buyer_per_day=settings.link_codes_per_buyer_per_day,
+        codes_per_hour_total=settings.link_codes_per_hour_total,
     )
 
 
@@ -79,9 +97,10 @@ def request_code(
     account: ChannelAccountDep,
     session: SessionDep,
     background: BackgroundTasks,
+    at: Now,
 ) -> CodeSent:
     channel, external_id = account
-    at, ls = now_of(request), link_settings(request)
+    ls = link_settings(request)
     mail = accounts.request_code(
         session, channel=channel, external_id=external_id, email=body.email, now=at, ls=ls
     )
@@ -93,19 +112,38 @@ def request_code(
 
 
 @router.post("/link", status_code=201, response_model=LinkOut)
-def link(request: Request, body: CodeCheck, account: ChannelAccountDep,
-         session: SessionDep) -> LinkOut:  # fmt: skip
+def link(
+    request: Request,
+    body: CodeCheck,
+    account: ChannelAccountDep,
+    session: SessionDep,
+    background: BackgroundTasks,
+    at: Now,
+) -> LinkOut:
     channel, external_id = account
     result = accounts.verify_code(
-        session, channel=channel, external_id=external_id, code=body.code,
-        now=now_of(request), ls=link_settings(request),
-    )  # fmt: skip
+        session,
+        channel=channel,
+        external_id=external_id,
+        code=body.code,
+        now=at,
+        ls=link_settings(request),
+    )
     session.commit()  # a wrong attempt counts even though the request fails
     if result.error is not None:
         raise result.error
     assert result.buyer is not None
-    return LinkOut(channel=channel, external_id=external_id, buyer_id=result.buyer.id,
-                   buyer_name=result.buyer.name)  # fmt: skip
+    # The buyer hears of every new link, so a link they did not make does not go unseen.
+    notice = accounts.link_notice(result.buyer, channel=channel, now=at)
+    background.add_task(
+        accounts.write_to_outbox, notice, directory=settings_of(request).outbox_dir, now=at
+    )
+    return LinkOut(
+        channel=channel,
+        external_id=external_id,
+        buyer_id=result.buyer.id,
+        buyer_name=result.buyer.name,
+    )
 
 
 @router.get("/link", response_model=LinkOut)
@@ -114,8 +152,9 @@ def get_link(account: ChannelAccountDep, session: SessionDep) -> LinkOut:
     buyer_id = accounts.linked_buyer_id(session, channel=channel, external_id=external_id)
     buyer = session.get(Buyer, buyer_id)
     assert buyer is not None
-    return LinkOut(channel=channel, external_id=external_id, buyer_id=buyer.id,
-                   buyer_name=buyer.name)  # fmt: skip
+    return LinkOut(
+        channel=channel, external_id=external_id, buyer_id=buyer.id, buyer_name=buyer.name
+    )
 
 
 @router.delete("/link", status_code=204)

@@ -9,17 +9,35 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Header, Request
+from fastapi import Header, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import errors, rules
-from ..auth import now_of
+from ..auth import now_of, settings_of
 from ..models import IdempotencyRecord
+from ..services import handoff, throttle
+
+# Every route is a plain `def`: FastAPI runs it in the worker thread pool, so its blocking
+# database calls never stop the event loop. These three are the measured exceptions, `async`
+# on purpose: the reads the assistant makes most, each one or two prebuilt indexed statements
+# that cost less than FastAPI's two hops to a worker thread and back (the route, then the
+# response validation) and the GIL hand-offs they bring. Measured with `make bench-backend`
+# (profiled with py-spy and cProfile; backend/README.md "Benchmark", step 2): with the rest,
+# reads at 16 clients went from p95 240-580 ms to the table there. Their session closes when
+# the route returns (auth.py SessionDep, scope="function"), so none of them holds a pooled
+# connection across an await. tests/backend/test_route_shape.py keeps this list exact.
+ON_THE_EVENT_LOOP = frozenset(
+    {
+        ("GET", "/health"),
+        ("GET", "/api/v1/orders/{order_id}/eligibility"),
+        ("GET", "/api/v1/disputes/{dispute_id}"),
+    }
+)
 
 IdempotencyKey = Annotated[
     str | None,
@@ -35,6 +53,22 @@ IfMatch = Annotated[
 
 _VERSION = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
+INT_MAX = 2**31 - 1  # an INTEGER column's largest value, on PostgreSQL and SQLite alike
+_ASCII_NUMBER = re.compile(r"[0-9]{1,10}")
+
+
+def _ascii_number(value: object) -> object:
+    """Numeric ids in paths are ASCII digits only. Pydantic reads " 7", "+7", "7.0" and "7_0"
+    as 7 (other names of a real id), and a number beyond an INTEGER made the database fail."""
+    if isinstance(value, str) and _ASCII_NUMBER.fullmatch(value) is None:
+        raise ValueError("an id is a whole number written with the digits 0-9")
+    return value
+
+
+IntId = Annotated[int, BeforeValidator(_ascii_number), Path(ge=1, le=INT_MAX)]
+# Rasa's sender id: any text but control characters (PostgreSQL refuses a NUL outright).
+ConversationId = Annotated[str, Path(max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
 
 def now(request: Request) -> datetime:
     return now_of(request)
@@ -43,6 +77,27 @@ def now(request: Request) -> datetime:
 def rule_settings(request: Request) -> rules.RuleSettings:
     rs: rules.RuleSettings = request.app.state.rules
     return rs
+
+
+def queue_settings(request: Request) -> handoff.QueueSettings:
+    settings = settings_of(request)
+    return handoff.QueueSettings(
+        minutes_per_conversation=settings.handoff_minutes_per_conversation,
+        presence_seconds=settings.handoff_presence_seconds,
+        offline_answer=settings.handoff_offline_answer,
+    )
+
+
+def throttle_settings(request: Request) -> throttle.ThrottleSettings:
+    settings = settings_of(request)
+    return throttle.ThrottleSettings(
+        failures_per_operator=settings.login_failures_per_operator,
+        failures_per_client=settings.login_failures_per_client,
+        window_seconds=settings.login_failure_window_seconds,
+        block_seconds=settings.login_block_seconds,
+        concurrent_checks=settings.login_concurrent_checks,
+        check_lease_seconds=settings.login_check_lease_seconds,
+    )
 
 
 def expected_version(if_match: str | None) -> int:
@@ -131,6 +186,8 @@ def idempotent(
             )
         )
         session.commit()
+    except errors.DatabaseBusy:
+        raise  # looking for a twin's answer would wait for the busy lock once more
     except (StaleDataError, IntegrityError, errors.DomainError) as exc:
         # A concurrent twin with the same key may have won: answer as it did.
         session.rollback()

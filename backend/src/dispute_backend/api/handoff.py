@@ -6,238 +6,36 @@ the conversation has one); the console with `Bearer CONSOLE_SERVICE_TOKEN` + `X-
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from .. import errors
-from ..auth import OperatorDep, SessionDep, bearer, now_of, read_chat_token, same, settings_of
-from ..models import Buyer, HandoffMessage, HandoffTicket, Operator, TicketState
-from ..services import abuse, handoff
-from ..services import disputes as dispute_svc
-from ..services import orders as order_svc
+from ..auth import (
+    OperatorDep,
+    ProvenBuyerDep,
+    SessionDep,
+    require_assistant,
+    require_console,
+)
+from ..enums import TicketState
+from ..models import HandoffTicket, Operator
+from ..services import handoff, throttle
 from . import schemas as s
 from . import views
-from .common import IdempotencyKey, idempotent, now, rule_settings
-
-log = logging.getLogger(__name__)
+from .common import ConversationId, IdempotencyKey, IntId, idempotent, throttle_settings
+from .deps import CurrentOperator, Now, OperatorWrite, OperatorWriteContext, Queue, Rules
 
 assistant_router = APIRouter(
     prefix="/api/v1/handoff", tags=["handoff"], responses=s.PROBLEM_RESPONSES
 )
-console_router = APIRouter(prefix="/api/v1/operator", tags=["operator handoff"],
-                           responses=s.PROBLEM_RESPONSES)  # fmt: skip
-
-
-# --- shapes --------------------------------------------------------------------------------
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class HandoffRequest(Strict):
-    conversation_id: str = Field(min_length=1, max_length=255)
-    channel: str = Field(default="unknown", min_length=1, max_length=40)
-    reason: str = Field(default="user_request", min_length=1, max_length=40)
-
-
-class TicketStatus(BaseModel):
-    """What the assistant tells the buyer."""
-
-    ticket_id: int
-    state: TicketState
-    created: bool
-    position: int | None
-    estimated_wait_minutes: int
-    operators_online: int
-    expected_when: str | None  # said when no operator is online
-    operator_id: str | None
-    operator_name: str | None
-
-
-class TicketOut(BaseModel):
-    id: int
-    conversation_id: str
-    channel: str
-    buyer_id: str | None
-    buyer_name: str | None
-    reason: str
-    state: TicketState
-    operator_id: str | None
-    position: int | None
-    created_at: datetime
-    assigned_at: datetime | None
-    closed_at: datetime | None
-    version: int
-
-
-class TicketMessageOut(BaseModel):
-    id: int
-    party: str
-    author_id: str | None
-    body: str
-    created_at: datetime
-
-
-class BuyerOut(BaseModel):
-    id: str
-    name: str
-    email: str
-    account_status: str
-    under_review: bool
-
-
-class TicketDetail(TicketOut):
-    buyer: BuyerOut | None
-    orders: list[s.OrderOut]
-    disputes: list[s.DisputeOut]
-    transcript: list[TicketMessageOut]
-
-
-class QueueOut(BaseModel):
-    operators_online: int
-    tickets: list[TicketOut]
-
-
-class PasswordCheck(Strict):
-    operator_id: str = Field(min_length=1, max_length=40)
-    password: str = Field(min_length=1, max_length=200)
-
-
-class OperatorOut(BaseModel):
-    id: str
-    name: str
-    email: str
-    online: bool
-
-
-class Presence(Strict):
-    online: bool = True
-
-
-class Transfer(Strict):
-    operator_id: str = Field(min_length=1, max_length=40)
-
-
-class OperatorMessage(Strict):
-    body: str = Field(min_length=1, max_length=4000)
-
-
-class UserMessage(Strict):
-    body: str = Field(min_length=1, max_length=4000)
-    at: datetime
-
-
-class UserMessages(Strict):
-    messages: list[UserMessage] = Field(max_length=500)
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-
-def queue_settings(request: Request) -> handoff.QueueSettings:
-    settings = settings_of(request)
-    return handoff.QueueSettings(
-        minutes_per_conversation=settings.handoff_minutes_per_conversation,
-        presence_seconds=settings.handoff_presence_seconds,
-        offline_answer=settings.handoff_offline_answer,
-    )
-
-
-async def require_assistant(request: Request) -> None:
-    token = bearer(request)
-    if token is None or not same(token, settings_of(request).assistant_service_token):
-        raise errors.Unauthenticated("A valid assistant service token is required.")
-
-
-async def require_console(request: Request) -> None:
-    token = bearer(request)
-    if token is None or not same(token, settings_of(request).console_service_token):
-        raise errors.Unauthenticated("A valid console service token is required.")
-
-
-def optional_buyer(request: Request, x_buyer_token: str | None) -> str | None:
-    """The buyer named by a valid chat token; a person can help without one, so a missing or
-    expired token only leaves the ticket without a buyer."""
-    if not x_buyer_token:
-        return None
-    try:
-        return read_chat_token(x_buyer_token, now=now_of(request), settings=settings_of(request))
-    except errors.BuyerTokenInvalid:
-        log.info("handoff: chat token invalid or expired; ticket without a buyer")
-        return None
-
-
-def status_out(
-    request: Request, session: SessionDep, t: HandoffTicket, created: bool
-) -> TicketStatus:
-    qs = queue_settings(request)
-    online = handoff.operators_online(session, now=now(request), qs=qs)
-    pos = handoff.position(session, ticket=t)
-    operator = session.get(Operator, t.operator_id) if t.operator_id else None
-    return TicketStatus(
-        ticket_id=t.id,
-        state=t.state,
-        created=created,
-        position=pos,
-        estimated_wait_minutes=handoff.estimated_wait_minutes(pos, online, qs),
-        operators_online=online,
-        expected_when=qs.offline_answer if online == 0 else None,
-        operator_id=t.operator_id,
-        operator_name=operator.name if operator else None,
-    )
-
-
-def ticket_out(session: SessionDep, t: HandoffTicket) -> TicketOut:
-    buyer = views_buyer(session, t.buyer_id)
-    return TicketOut(
-        id=t.id,
-        conversation_id=t.conversation_id,
-        channel=t.channel,
-        buyer_id=t.buyer_id,
-        buyer_name=buyer.name if buyer else None,
-        reason=t.reason,
-        state=t.state,
-        operator_id=t.operator_id,
-        position=handoff.position(session, ticket=t),
-        created_at=t.created_at,
-        assigned_at=t.assigned_at,
-        closed_at=t.closed_at,
-        version=t.version,
-    )
-
-
-def views_buyer(session: SessionDep, buyer_id: str | None) -> BuyerOut | None:
-    if buyer_id is None:
-        return None
-    buyer = session.get(Buyer, buyer_id)
-    if buyer is None:
-        return None
-    return BuyerOut(
-        id=buyer.id,
-        name=buyer.name,
-        email=buyer.email,
-        account_status=buyer.account_status.value,
-        under_review=abuse.open_review(session, buyer_id=buyer.id) is not None,
-    )
-
-
-def message_out(m: HandoffMessage) -> TicketMessageOut:
-    return TicketMessageOut(
-        id=m.id, party=m.party.value, author_id=m.author_id, body=m.body, created_at=m.created_at
-    )
-
-
-def operator_out(request: Request, o: Operator) -> OperatorOut:
-    online = handoff.is_online(o, now=now(request), qs=queue_settings(request))
-    return OperatorOut(id=o.id, name=o.name, email=o.email, online=online)
+console_router = APIRouter(
+    prefix="/api/v1/operator", tags=["operator handoff"], responses=s.PROBLEM_RESPONSES
+)
 
 
 # --- the assistant -------------------------------------------------------------------------
@@ -245,33 +43,37 @@ def operator_out(request: Request, o: Operator) -> OperatorOut:
 
 @assistant_router.post(
     "/tickets",
-    response_model=TicketStatus,
+    response_model=s.TicketStatus,
     status_code=201,
     dependencies=[Depends(require_assistant)],
 )
 def request_handoff(
     request: Request,
-    body: HandoffRequest,
+    body: s.HandoffRequest,
     session: SessionDep,
+    proven: ProvenBuyerDep,
+    at: Now,
+    qs: Queue,
     idempotency_key: IdempotencyKey = None,
-    x_buyer_token: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     """Open the conversation's ticket, or answer with the one already open (200)."""
     existing = handoff.open_ticket(session, conversation_id=body.conversation_id)
     if existing is not None:
-        return JSONResponse(status_out(request, session, existing, False).model_dump(mode="json"))
-    buyer_id = optional_buyer(request, x_buyer_token)
+        status = views.ticket_status_out(session, existing, created=False, now=at, qs=qs)
+        return JSONResponse(status.model_dump(mode="json"))
+    # A proof counts only for the conversation it was given for.
+    buyer_id = proven.buyer_id if proven.conversation_id == body.conversation_id else None
 
-    def action() -> TicketStatus:
+    def action() -> s.TicketStatus:
         ticket, created = handoff.request_handoff(
             session,
             conversation_id=body.conversation_id,
             channel=body.channel,
             reason=body.reason,
             buyer_id=buyer_id,
-            now=now(request),
+            now=at,
         )
-        return status_out(request, session, ticket, created)
+        return views.ticket_status_out(session, ticket, created=created, now=at, qs=qs)
 
     return idempotent(
         request,
@@ -286,223 +88,204 @@ def request_handoff(
 
 @assistant_router.get(
     "/conversations/{conversation_id}/ticket",
-    response_model=TicketStatus,
+    response_model=s.TicketStatus,
     dependencies=[Depends(require_assistant)],
 )
-def active_ticket(request: Request, conversation_id: str, session: SessionDep) -> TicketStatus:
+def active_ticket(
+    conversation_id: ConversationId, session: SessionDep, at: Now, qs: Queue
+) -> s.TicketStatus:
     """The conversation's waiting or assigned ticket; 404 when it has none."""
     ticket = handoff.open_ticket(session, conversation_id=conversation_id)
     if ticket is None:
         raise errors.TicketNotFound("This conversation has no open handoff.")
-    return status_out(request, session, ticket, False)
+    return views.ticket_status_out(session, ticket, created=False, now=at, qs=qs)
 
 
 # --- the console ---------------------------------------------------------------------------
 
 
 @console_router.post(
-    "/verify-password", response_model=OperatorOut, dependencies=[Depends(require_console)]
+    "/verify-password",
+    response_model=s.OperatorOut,
+    dependencies=[Depends(require_console)],
+    responses={429: s.problem_response("Too many failed sign-ins, or too many at once")},
 )
-def verify_password(request: Request, body: PasswordCheck, session: SessionDep) -> OperatorOut:
-    """The console's login: checks the password (Argon2id) and marks the operator online."""
-    operator = handoff.verify_password(
-        session, operator_id=body.operator_id, password=body.password
-    )
-    handoff.set_presence(session, operator=operator, online=True, now=now(request))
+def verify_password(
+    request: Request, body: s.PasswordCheck, session: SessionDep, at: Now, qs: Queue
+) -> s.OperatorOut:
+    """The console's login: checks the password (Argon2id) and marks the operator online.
+
+    Failed tries are counted per operator id and per client address; over the limit, or with
+    every check slot busy, the answer is 429 with Retry-After and no hash is computed."""
+    ts = throttle_settings(request)
+    address = body.client_address or (request.client.host if request.client else "unknown")
+    limits = {
+        throttle.operator_key(body.operator_id): ts.failures_per_operator,
+        throttle.client_key(address): ts.failures_per_client,
+    }
+    throttle.check(session, keys=list(limits), now=at)
+    slot = throttle.take_slot(session, now=at, ts=ts)
+    stored = handoff.stored_hash(session, operator_id=body.operator_id)
+    session.commit()  # the hash runs outside any transaction: no lock is held meanwhile
+    try:
+        matches = handoff.password_matches(stored, body.password)
+    finally:
+        throttle.free_slot(session, slot=slot)
+        session.commit()
+    if not matches:
+        throttle.record_failure(session, limits=limits, now=at, ts=ts)
+        session.commit()
+        raise errors.InvalidCredentials("Wrong operator id or password.")
+    operator = handoff.signed_in(session, operator_id=body.operator_id, password=body.password)
+    throttle.forget(session, key=throttle.operator_key(operator.id))
+    handoff.set_presence(session, operator=operator, online=True, now=at)
     session.commit()
-    return operator_out(request, operator)
+    return views.operator_out(operator, now=at, qs=qs)
 
 
-@console_router.post("/presence", response_model=OperatorOut)
+@console_router.post("/presence", response_model=s.OperatorOut)
 def presence(
-    request: Request, body: Presence, operator_ctx: OperatorDep, session: SessionDep
-) -> OperatorOut:
+    body: s.Presence, operator_ctx: OperatorDep, session: SessionDep, at: Now, qs: Queue
+) -> s.OperatorOut:
     """The console's heartbeat (online) and logout (offline); naturally idempotent."""
-    operator = operator_ctx.load(session)
-    handoff.set_presence(session, operator=operator, online=body.online, now=now(request))
+    operator = operator_ctx.load(session)  # a write loads in the route's thread (deps.py)
+    handoff.set_presence(session, operator=operator, online=body.online, now=at)
     session.commit()
-    return operator_out(request, operator)
+    return views.operator_out(operator, now=at, qs=qs)
 
 
-@console_router.get("/operators", response_model=list[OperatorOut])
-def operators(
-    request: Request, operator_ctx: OperatorDep, session: SessionDep
-) -> list[OperatorOut]:
-    operator_ctx.load(session)
+@console_router.get("/operators", response_model=list[s.OperatorOut])
+def operators(_: CurrentOperator, session: SessionDep, at: Now, qs: Queue) -> list[s.OperatorOut]:
     rows = session.scalars(select(Operator).order_by(Operator.id)).all()
-    return [operator_out(request, o) for o in rows]
+    return [views.operator_out(o, now=at, qs=qs) for o in rows]
 
 
-@console_router.get("/handoff/tickets", response_model=QueueOut)
+@console_router.get("/handoff/tickets", response_model=s.QueueOut)
 def list_tickets(
-    request: Request,
-    operator_ctx: OperatorDep,
+    _: CurrentOperator,
     session: SessionDep,
+    at: Now,
+    qs: Queue,
     state: Annotated[list[TicketState] | None, Query()] = None,
-) -> QueueOut:
+) -> s.QueueOut:
     """The queue: waiting (oldest first) and assigned tickets, unless `state` says otherwise."""
-    operator_ctx.load(session)
     states = state or list(handoff.OPEN_STATES)
-    online = handoff.operators_online(session, now=now(request), qs=queue_settings(request))
-    tickets = [ticket_out(session, t) for t in handoff.queue(session, states=states)]
-    return QueueOut(operators_online=online, tickets=tickets)
+    online = handoff.operators_online(session, now=at, qs=qs)
+    tickets = [views.ticket_out(session, t) for t in handoff.queue(session, states=states)]
+    return s.QueueOut(operators_online=online, tickets=tickets)
 
 
-@console_router.get("/handoff/tickets/{ticket_id}", response_model=TicketDetail)
-def get_ticket(
-    request: Request, ticket_id: int, operator_ctx: OperatorDep, session: SessionDep
-) -> TicketDetail:
-    """A ticket with its buyer, their orders and disputes, and the stored transcript."""
-    operator_ctx.load(session)
-    t = handoff.get(session, ticket_id=ticket_id)
-    at, rs = now(request), rule_settings(request)
-    orders: list[s.OrderOut] = []
-    disputes: list[s.DisputeOut] = []
-    if t.buyer_id is not None:
-        rows = order_svc.list_orders(session, buyer_id=t.buyer_id)
-        active = order_svc.active_disputes_by_order(session, order_ids=[o.id for o in rows])
-        orders = [views.order_out(o, active_dispute=active.get(o.id), now=at, rs=rs) for o in rows]
-        disputes = [
-            views.dispute_out(session, d, now=at, rs=rs, next_actions=[])
-            for d in dispute_svc.list_disputes(session, buyer_id=t.buyer_id)
-        ]
-    return TicketDetail(
-        **ticket_out(session, t).model_dump(),
-        buyer=views_buyer(session, t.buyer_id),
-        orders=orders,
-        disputes=disputes,
-        transcript=[message_out(m) for m in handoff.transcript(session, ticket_id=t.id)],
-    )
-
-
-def _write(
-    request: Request,
+@console_router.get(
+    "/handoff/closed-conversations",
+    response_model=list[s.ClosedConversation],
+    dependencies=[Depends(require_console)],
+)
+def closed_conversations(
     session: SessionDep,
-    operator: Operator,
-    key: str | None,
-    payload: object,
-    change: Callable[[], HandoffTicket],
+    at: Now,
+    within_seconds: Annotated[int, Query(ge=1, le=7 * 86400)] = 86400,
+) -> list[s.ClosedConversation]:
+    """Conversations whose last ticket closed in the last `within_seconds` and that have no
+    open ticket: the console checks that none of them was left paused in Rasa."""
+    since = at - timedelta(seconds=within_seconds)
+    rows = handoff.closed_conversations(session, since=since)
+    return [s.ClosedConversation(conversation_id=c, closed_at=closed) for c, closed in rows]
+
+
+@console_router.get("/handoff/tickets/{ticket_id}", response_model=s.TicketDetail)
+def get_ticket(
+    ticket_id: IntId, _: CurrentOperator, session: SessionDep, at: Now, rs: Rules
+) -> s.TicketDetail:
+    """A ticket with its buyer, their orders and disputes, and the stored transcript."""
+    t = handoff.get(session, ticket_id=ticket_id)
+    return views.ticket_detail_out(session, t, now=at, rs=rs)
+
+
+def _ticket_change(
+    w: OperatorWriteContext, payload: object, change: Callable[[], HandoffTicket]
 ) -> JSONResponse:
     """Run a ticket transition once per Idempotency-Key and answer with the ticket."""
-    return idempotent(
-        request,
-        session,
-        principal=f"operator:{operator.id}",
-        key=key,
-        payload=payload,
-        action=lambda: ticket_out(session, change()),
+    return w.run(payload, lambda: views.ticket_out(w.session, change()))
+
+
+@console_router.post("/handoff/tickets/{ticket_id}/claim", response_model=s.TicketOut)
+def claim(ticket_id: IntId, w: OperatorWrite) -> JSONResponse:
+    """Take a waiting ticket. Of two operators claiming at once exactly one wins; the other
+    gets 409 `ticket-already-claimed`."""
+    return _ticket_change(
+        w,
+        {"claim": ticket_id},
+        lambda: handoff.claim(w.session, ticket_id=ticket_id, operator=w.operator, now=w.now),
     )
 
 
-@console_router.post("/handoff/tickets/{ticket_id}/claim", response_model=TicketOut)
-def claim(
-    request: Request,
-    ticket_id: int,
-    operator_ctx: OperatorDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Take a waiting ticket. Of two operators claiming at once exactly one wins; the other
-    gets 409 `ticket-already-claimed`."""
-    operator = operator_ctx.load(session)
-    return _write(request, session, operator, idempotency_key, {"claim": ticket_id},
-                  lambda: handoff.claim(session, ticket_id=ticket_id, operator=operator,
-                                        now=now(request)))  # fmt: skip
-
-
-@console_router.post("/handoff/tickets/{ticket_id}/release", response_model=TicketOut)
-def release(
-    request: Request,
-    ticket_id: int,
-    operator_ctx: OperatorDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+@console_router.post("/handoff/tickets/{ticket_id}/release", response_model=s.TicketOut)
+def release(ticket_id: IntId, w: OperatorWrite) -> JSONResponse:
     """Put one's ticket back in the queue, in its original place."""
-    operator = operator_ctx.load(session)
-    return _write(request, session, operator, idempotency_key, {"release": ticket_id},
-                  lambda: handoff.release(session, ticket_id=ticket_id, operator=operator,
-                                          now=now(request)))  # fmt: skip
+    return _ticket_change(
+        w,
+        {"release": ticket_id},
+        lambda: handoff.release(w.session, ticket_id=ticket_id, operator=w.operator, now=w.now),
+    )
 
 
-@console_router.post("/handoff/tickets/{ticket_id}/transfer", response_model=TicketOut)
-def transfer(
-    request: Request,
-    ticket_id: int,
-    body: Transfer,
-    operator_ctx: OperatorDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+@console_router.post("/handoff/tickets/{ticket_id}/transfer", response_model=s.TicketOut)
+def transfer(ticket_id: IntId, body: s.Transfer, w: OperatorWrite) -> JSONResponse:
     """Hand one's ticket to another operator."""
-    operator = operator_ctx.load(session)
-    target = session.get(Operator, body.operator_id)
+    operator = w.operator
+    target = w.session.get(Operator, body.operator_id)
     if target is None:
         raise errors.ValidationFailed(f"No operator {body.operator_id}.")
-    return _write(request, session, operator, idempotency_key, body,
-                  lambda: handoff.transfer(session, ticket_id=ticket_id, operator=operator,
-                                           to=target, now=now(request)))  # fmt: skip
-
-
-@console_router.post("/handoff/tickets/{ticket_id}/close", response_model=TicketOut)
-def close(
-    request: Request,
-    ticket_id: int,
-    operator_ctx: OperatorDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Close one's ticket (or a waiting one); the conversation goes back to the bot."""
-    operator = operator_ctx.load(session)
-    return _write(request, session, operator, idempotency_key, {"close": ticket_id},
-                  lambda: handoff.close(session, ticket_id=ticket_id, operator=operator,
-                                        now=now(request)))  # fmt: skip
-
-
-@console_router.post(
-    "/handoff/tickets/{ticket_id}/messages", response_model=TicketMessageOut, status_code=201
-)
-def post_message(
-    request: Request,
-    ticket_id: int,
-    body: OperatorMessage,
-    operator_ctx: OperatorDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Record the assigned operator's reply in the transcript (the console delivers it)."""
-    operator = operator_ctx.load(session)
-    return idempotent(
-        request,
-        session,
-        principal=f"operator:{operator.id}",
-        key=idempotency_key,
-        payload=body,
-        status_code=201,
-        action=lambda: message_out(
-            handoff.operator_message(
-                session, ticket_id=ticket_id, operator=operator, body=body.body, now=now(request)
-            )
+    return _ticket_change(
+        w,
+        body,
+        lambda: handoff.transfer(
+            w.session, ticket_id=ticket_id, operator=operator, to=target, now=w.now
         ),
     )
 
 
-@console_router.post(
-    "/handoff/tickets/{ticket_id}/user-messages", response_model=list[TicketMessageOut]
-)
-def post_user_messages(
-    request: Request,
-    ticket_id: int,
-    body: UserMessages,
-    operator_ctx: OperatorDep,
-    session: SessionDep,
-) -> list[TicketMessageOut]:
-    """Store the buyer's messages of the human part, as read from the conversation; each
-    (text, time) once, so sending the same list again adds nothing."""
-    operator_ctx.load(session)
-    added = handoff.user_messages(
-        session, ticket_id=ticket_id, bodies=[(m.body, m.at) for m in body.messages]
+@console_router.post("/handoff/tickets/{ticket_id}/close", response_model=s.TicketOut)
+def close(ticket_id: IntId, w: OperatorWrite) -> JSONResponse:
+    """Close one's ticket (or a waiting one); the conversation goes back to the bot."""
+    return _ticket_change(
+        w,
+        {"close": ticket_id},
+        lambda: handoff.close(w.session, ticket_id=ticket_id, operator=w.operator, now=w.now),
     )
-    out = [message_out(m) for m in added]
-    session.commit()
-    return out
+
+
+@console_router.post(
+    "/handoff/tickets/{ticket_id}/messages", response_model=s.TicketMessageOut, status_code=201
+)
+def post_message(ticket_id: IntId, body: s.OperatorMessage, w: OperatorWrite) -> JSONResponse:
+    """Record the assigned operator's reply in the transcript (the console delivers it)."""
+    return w.run(
+        body,
+        lambda: views.ticket_message_out(
+            handoff.operator_message(
+                w.session, ticket_id=ticket_id, operator=w.operator, body=body.body, now=w.now
+            )
+        ),
+        status_code=201,
+    )
+
+
+@console_router.post(
+    "/handoff/tickets/{ticket_id}/user-messages", response_model=list[s.TicketMessageOut]
+)
+def post_user_messages(ticket_id: IntId, body: s.UserMessages, w: OperatorWrite) -> JSONResponse:
+    """Store the buyer's messages of the human part, as read from the conversation, before
+    the ticket is closed: by its holder (or anyone while it waits), each (text, time) once;
+    a retry with the same Idempotency-Key replays the first answer."""
+
+    def action() -> s.StoredMessages:
+        added = handoff.user_messages(
+            w.session,
+            ticket_id=ticket_id,
+            operator=w.operator,
+            bodies=[(m.body, m.at) for m in body.messages],
+        )
+        return s.StoredMessages([views.ticket_message_out(m) for m in added])
+
+    return w.run(body, action)

@@ -6,9 +6,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
-from ..models import (
+from ..enums import (
     DisputeReason,
     DisputeState,
     Outcome,
@@ -19,7 +19,9 @@ from ..models import (
     Resolution,
     ReviewStatus,
     ShippingStatus,
+    TicketState,
 )
+from ..models import ORDER_ID_PATTERN
 
 Money = Decimal  # in requests: a number or a decimal string; negative values are refused
 
@@ -36,7 +38,27 @@ NextAction = Literal[
 
 
 class Strict(BaseModel):
+    """A request body: no unknown fields, and no NUL character in any text (PostgreSQL
+    refuses one in a string, so it would fail as a server error rather than as bad input)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class Health(BaseModel):
@@ -51,12 +73,19 @@ class BuyerSummary(BaseModel):
 
 
 class ChatTokenRequest(Strict):
+    """A token for a new chat session (bound to `conversation_id` if given, otherwise to the
+    first conversation that uses it), or another token for an open `session_id`."""
+
     buyer_id: str = Field(min_length=1, max_length=40)
+    conversation_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
+    session_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
 
 
 class ChatToken(BaseModel):
     token: str
     expires_at: datetime
+    session_id: str
+    conversation_id: str | None
 
 
 class AbuseReviewState(BaseModel):
@@ -114,7 +143,7 @@ class EligibilityOut(BaseModel):
 
 
 class OpenDispute(Strict):
-    order_id: str = Field(min_length=1, max_length=32)
+    order_id: str = Field(min_length=1, max_length=32, pattern=ORDER_ID_PATTERN)
     reason: DisputeReason
     requested_outcome: RequestedOutcome
     refund_amount: Money | None = Field(
@@ -250,6 +279,121 @@ class AbuseReviewOut(BaseModel):
     note: str
 
 
+# --- human handoff (api/handoff.py) ---------------------------------------------------
+
+
+class HandoffRequest(Strict):
+    conversation_id: str = Field(min_length=1, max_length=255)
+    channel: str = Field(default="unknown", min_length=1, max_length=40)
+    reason: str = Field(default="user_request", min_length=1, max_length=40)
+
+
+class TicketStatus(BaseModel):
+    """What the assistant tells the buyer."""
+
+    ticket_id: int
+    state: TicketState
+    created: bool
+    position: int | None
+    estimated_wait_minutes: int
+    operators_online: int
+    expected_when: str | None  # said when no operator is online
+    operator_id: str | None
+    operator_name: str | None
+
+
+class TicketOut(BaseModel):
+    id: int
+    conversation_id: str
+    channel: str
+    buyer_id: str | None
+    buyer_name: str | None
+    reason: str
+    state: TicketState
+    operator_id: str | None
+    position: int | None
+    created_at: datetime
+    assigned_at: datetime | None
+    closed_at: datetime | None
+    version: int
+
+
+class TicketMessageOut(BaseModel):
+    id: int
+    party: str
+    author_id: str | None
+    body: str
+    created_at: datetime
+
+
+class BuyerOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    account_status: str
+    under_review: bool
+
+
+class TicketDetail(TicketOut):
+    buyer: BuyerOut | None
+    orders: list[OrderOut]
+    disputes: list[DisputeOut]
+    transcript: list[TicketMessageOut]
+
+
+class QueueOut(BaseModel):
+    operators_online: int
+    tickets: list[TicketOut]
+
+
+class ClosedConversation(BaseModel):
+    conversation_id: str
+    closed_at: datetime
+
+
+class PasswordCheck(Strict):
+    operator_id: str = Field(min_length=1, max_length=40)
+    password: str = Field(min_length=1, max_length=200)
+    # The operator's address as the console saw it (the console is the caller here); the
+    # caller's own address when absent.
+    client_address: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class OperatorOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    online: bool
+
+
+class Presence(Strict):
+    online: bool = True
+
+
+class Transfer(Strict):
+    operator_id: str = Field(min_length=1, max_length=40)
+
+
+class OperatorMessage(Strict):
+    body: str = Field(min_length=1, max_length=4000)
+
+
+class UserMessage(Strict):
+    body: str = Field(min_length=1, max_length=4000)
+    at: datetime
+
+
+class UserMessages(Strict):
+    messages: list[UserMessage] = Field(max_length=500)
+
+
+class StoredMessages(RootModel[list[TicketMessageOut]]):
+    pass
+
+
+# --- problems ------------------------------------------------------------------------------
+
+
 class Problem(BaseModel):
     type: str
     title: str
@@ -258,7 +402,7 @@ class Problem(BaseModel):
     instance: str | None = None
 
 
-def _problem(description: str) -> dict[str, object]:
+def problem_response(description: str) -> dict[str, object]:
     return {
         "description": description + " (RFC 9457 problem; see `type`)",
         "model": Problem,
@@ -268,10 +412,10 @@ def _problem(description: str) -> dict[str, object]:
 
 # Documented on every API route in /openapi.json; the slugs are listed in backend/README.md.
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
-    400: _problem("Malformed JSON or missing Idempotency-Key"),
-    401: _problem("Missing or wrong credentials, or an invalid chat token"),
-    404: _problem("Not found (also another buyer's order or dispute)"),
-    409: _problem("Not allowed in the current state"),
-    412: _problem("Stale If-Match version"),
-    422: _problem("Invalid input or a rule refuses it"),
+    400: problem_response("Malformed JSON or missing Idempotency-Key"),
+    401: problem_response("Missing or wrong credentials, or an invalid chat token"),
+    404: problem_response("Not found (also another buyer's order or dispute)"),
+    409: problem_response("Not allowed in the current state"),
+    412: problem_response("Stale If-Match version"),
+    422: problem_response("Invalid input or a rule refuses it"),
 }

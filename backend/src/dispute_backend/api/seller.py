@@ -2,207 +2,126 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from ..auth import SellerDep, SessionDep
-from ..models import Dispute, Party
+from .. import rules
+from ..auth import SessionDep
+from ..models import Dispute
 from ..services import disputes as dispute_svc
-from ..services import evidence as evidence_svc
 from . import schemas as s
 from . import views
-from .buyer import upload_evidence
-from .common import IdempotencyKey, IfMatch, expected_version, idempotent, now, rule_settings
+from .common import IfMatch, expected_version
+from .deps import CurrentSeller, Now, Rules, SellerDispute, SellerWrite, SellerWriteContext
 
 router = APIRouter(prefix="/api/v1/seller", tags=["seller"], responses=s.PROBLEM_RESPONSES)
 
 SELLER_ACTIONS: list[s.NextAction] = ["send_message", "upload_evidence"]
 
 
-def _out(request: Request, session: SessionDep, d: Dispute) -> s.DisputeOut:
+def _out(session: Session, d: Dispute, at: datetime, rs: rules.RuleSettings) -> s.DisputeOut:
     actions: list[s.NextAction] = [] if d.state.value == "ended" else SELLER_ACTIONS
-    return views.dispute_out(
-        session, d, now=now(request), rs=rule_settings(request), next_actions=actions
-    )
+    return views.dispute_out(session, d, now=at, rs=rs, next_actions=actions)
 
 
 @router.get("/disputes", response_model=list[s.DisputeOut])
 def list_disputes(
-    request: Request, seller_ctx: SellerDep, session: SessionDep
+    seller: CurrentSeller, session: SessionDep, at: Now, rs: Rules
 ) -> list[s.DisputeOut]:
-    seller = seller_ctx.load(session)
     rows = dispute_svc.list_disputes(session, seller_id=seller.id)
-    return [_out(request, session, d) for d in rows]
+    return [_out(session, d, at, rs) for d in rows]
 
 
 @router.get("/disputes/{dispute_id}", response_model=s.DisputeOut)
-def get_dispute(
-    request: Request, dispute_id: str, seller_ctx: SellerDep, session: SessionDep
-) -> s.DisputeOut:
-    seller = seller_ctx.load(session)
-    d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
-    return _out(request, session, d)
+def get_dispute(d: SellerDispute, session: SessionDep, at: Now, rs: Rules) -> s.DisputeOut:
+    return _out(session, d, at, rs)
+
+
+def _answer(
+    w: SellerWriteContext,
+    dispute_id: str,
+    payload: object,
+    change: Callable[[Dispute], object],
+) -> JSONResponse:
+    """One seller answer to a dispute, once per Idempotency-Key; the dispute is the answer."""
+
+    def action() -> s.DisputeOut:
+        d = w.dispute(dispute_id)
+        change(d)
+        return _out(w.session, d, w.now, w.rs)
+
+    return w.run(payload, action)
 
 
 @router.post("/disputes/{dispute_id}/accept", response_model=s.DisputeOut)
-def accept(
-    request: Request,
-    dispute_id: str,
-    seller_ctx: SellerDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    seller = seller_ctx.load(session)
-
-    def action() -> s.DisputeOut:
-        d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
-        dispute_svc.seller_accept(
-            session,
+def accept(dispute_id: str, w: SellerWrite, if_match: IfMatch = None) -> JSONResponse:
+    return _answer(
+        w,
+        dispute_id,
+        None,
+        lambda d: dispute_svc.seller_accept(
+            w.session,
             dispute=d,
-            seller_id=seller.id,
+            seller_id=w.seller.id,
             expected_version=expected_version(if_match),
-            now=now(request),
-        )
-        return _out(request, session, d)
-
-    return idempotent(
-        request,
-        session,
-        principal=f"seller:{seller.id}",
-        key=idempotency_key,
-        payload=None,
-        action=action,
+            now=w.now,
+        ),
     )
 
 
 @router.post("/disputes/{dispute_id}/reject", response_model=s.DisputeOut)
-def reject(
-    request: Request,
-    dispute_id: str,
-    body: s.Note,
-    seller_ctx: SellerDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
-) -> JSONResponse:
-    seller = seller_ctx.load(session)
-
-    def action() -> s.DisputeOut:
-        d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
-        dispute_svc.seller_reject(
-            session,
+def reject(dispute_id: str, body: s.Note, w: SellerWrite, if_match: IfMatch = None) -> JSONResponse:
+    return _answer(
+        w,
+        dispute_id,
+        body,
+        lambda d: dispute_svc.seller_reject(
+            w.session,
             dispute=d,
-            seller_id=seller.id,
+            seller_id=w.seller.id,
             expected_version=expected_version(if_match),
             note=body.note,
-            now=now(request),
-        )
-        return _out(request, session, d)
-
-    return idempotent(
-        request,
-        session,
-        principal=f"seller:{seller.id}",
-        key=idempotency_key,
-        payload=body,
-        action=action,
+            now=w.now,
+        ),
     )
 
 
 @router.post("/disputes/{dispute_id}/counter", response_model=s.DisputeOut)
 def counter(
-    request: Request,
-    dispute_id: str,
-    body: s.Counter,
-    seller_ctx: SellerDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-    if_match: IfMatch = None,
+    dispute_id: str, body: s.Counter, w: SellerWrite, if_match: IfMatch = None
 ) -> JSONResponse:
-    seller = seller_ctx.load(session)
-
-    def action() -> s.DisputeOut:
-        d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
-        dispute_svc.seller_counter(
-            session,
+    return _answer(
+        w,
+        dispute_id,
+        body,
+        lambda d: dispute_svc.seller_counter(
+            w.session,
             dispute=d,
-            seller_id=seller.id,
+            seller_id=w.seller.id,
             expected_version=expected_version(if_match),
             refund_amount=body.refund_amount,
             with_return=body.with_return,
             note=body.note,
-            now=now(request),
-        )
-        return _out(request, session, d)
-
-    return idempotent(
-        request,
-        session,
-        principal=f"seller:{seller.id}",
-        key=idempotency_key,
-        payload=body,
-        action=action,
+            now=w.now,
+        ),
     )
 
 
 @router.post("/disputes/{dispute_id}/messages", status_code=201, response_model=s.MessageOut)
-def post_message(
-    request: Request,
-    dispute_id: str,
-    body: s.NewMessage,
-    seller_ctx: SellerDep,
-    session: SessionDep,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    seller = seller_ctx.load(session)
-
-    def action() -> s.MessageOut:
-        d = dispute_svc.get_for_seller(session, seller_id=seller.id, public_id=dispute_id)
-        m = evidence_svc.add_message(
-            session,
-            dispute=d,
-            party=Party.seller,
-            author_id=seller.id,
-            body=body.body,
-            now=now(request),
-        )
-        return views.message_out(m)
-
-    return idempotent(
-        request,
-        session,
-        principal=f"seller:{seller.id}",
-        key=idempotency_key,
-        payload=body,
-        action=action,
-        status_code=201,
-    )
+def post_message(dispute_id: str, body: s.NewMessage, w: SellerWrite) -> JSONResponse:
+    return w.message(dispute_id, body)
 
 
 @router.post("/disputes/{dispute_id}/evidence", status_code=201, response_model=s.EvidenceOut)
 def add_evidence(
-    request: Request,
     dispute_id: str,
-    seller_ctx: SellerDep,
-    session: SessionDep,
+    w: SellerWrite,
     file: Annotated[UploadFile, File()],
     description: Annotated[str, Form(max_length=2000)] = "",
-    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    seller = seller_ctx.load(session)
-    return upload_evidence(
-        request,
-        session,
-        dispute_loader=lambda: dispute_svc.get_for_seller(
-            session, seller_id=seller.id, public_id=dispute_id
-        ),
-        party=Party.seller,
-        author_id=seller.id,
-        principal=f"seller:{seller.id}",
-        file=file,
-        description=description,
-        idempotency_key=idempotency_key,
-    )
+    return w.upload(dispute_id, file, description)

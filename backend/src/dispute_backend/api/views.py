@@ -8,21 +8,22 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from .. import rules
+from ..enums import DisputeState, Outcome, Party, ProposalStatus
 from ..models import (
     AbuseReview,
     Buyer,
     Dispute,
-    DisputeState,
     Event,
     Evidence,
+    HandoffMessage,
+    HandoffTicket,
     Message,
+    Operator,
     Order,
-    Outcome,
-    Party,
     Proposal,
-    ProposalStatus,
     public_dispute_id,
 )
+from ..services import abuse, handoff
 from ..services import disputes as dispute_svc
 from ..services import orders as order_svc
 from . import schemas as s
@@ -60,6 +61,15 @@ def order_out(
         protection_window=window_out(order_svc.window_for(order, rs), now),
         active_dispute_id=public_dispute_id(active_dispute) if active_dispute else None,
     )
+
+
+def orders_out(
+    session: Session, *, buyer_id: str, now: datetime, rs: rules.RuleSettings
+) -> list[s.OrderOut]:
+    """The buyer's orders, each with its dispute in progress if any."""
+    rows = order_svc.list_orders(session, buyer_id=buyer_id)
+    active = order_svc.active_disputes_by_order(session, order_ids=[o.id for o in rows])
+    return [order_out(o, active_dispute=active.get(o.id), now=now, rs=rs) for o in rows]
 
 
 def eligibility_out(order_id: str, verdict: order_svc.Eligibility) -> s.EligibilityOut:
@@ -121,6 +131,36 @@ def buyer_next_actions(
     return ["contact_customer_service", "send_message"]
 
 
+def _resolution_out(d: dispute_svc.DisputeRecord) -> s.ResolutionOut | None:
+    if d.state is DisputeState.ended and d.resolution and d.outcome and d.ended_at:
+        return s.ResolutionOut(
+            how=d.resolution,
+            outcome=d.outcome,
+            refund_amount=money(d.resolved_refund_amount or Decimal("0")),
+            with_return=bool(d.resolved_with_return),
+            decided_at=d.ended_at,
+        )
+    return None
+
+
+def _deadlines_out(d: dispute_svc.DisputeRecord, rs: rules.RuleSettings) -> s.Deadlines:
+    window = rules.protection_window(
+        tracking_added_at=d.order_tracking_added_at,
+        receipt_confirmed_at=d.order_receipt_confirmed_at,
+        shipping_deadline=d.order_shipping_deadline,
+        rules=rs,
+    )
+    carrier_due = None
+    if d.reason.value == "not_received" and d.mediation_started_at is not None:
+        carrier_due = rules.carrier_response_due_at(d.mediation_started_at, rs)
+    return s.Deadlines(
+        negotiation_ends_at=d.negotiation_ends_at,
+        mediation_started_at=d.mediation_started_at,
+        carrier_response_due_at=carrier_due,
+        protection_ends_at=window.ends_at if window else None,
+    )
+
+
 def dispute_out(
     session: Session,
     dispute: Dispute | dispute_svc.DisputeRecord,
@@ -134,24 +174,6 @@ def dispute_out(
         if isinstance(dispute, dispute_svc.DisputeRecord)
         else dispute_svc.record_of(dispute)
     )
-    window = rules.protection_window(
-        tracking_added_at=d.order_tracking_added_at,
-        receipt_confirmed_at=d.order_receipt_confirmed_at,
-        shipping_deadline=d.order_shipping_deadline,
-        rules=rs,
-    )
-    resolution = None
-    if d.state is DisputeState.ended and d.resolution and d.outcome and d.ended_at:
-        resolution = s.ResolutionOut(
-            how=d.resolution,
-            outcome=d.outcome,
-            refund_amount=money(d.resolved_refund_amount or Decimal("0")),
-            with_return=bool(d.resolved_with_return),
-            decided_at=d.ended_at,
-        )
-    carrier_due = None
-    if d.reason.value == "not_received" and d.mediation_started_at is not None:
-        carrier_due = rules.carrier_response_due_at(d.mediation_started_at, rs)
     return s.DisputeOut(
         id=d.public_id,
         order_id=d.order_id,
@@ -161,22 +183,17 @@ def dispute_out(
         reason=d.reason,
         description=d.description,
         state=d.state,
-        status_label="Dispute ended" if d.state is DisputeState.ended else "Dispute in progress",
+        status_label=rules.status_label(d.state),
         requested_outcome=d.requested_outcome,
         outcome=d.outcome,
-        resolution=resolution,
+        resolution=_resolution_out(d),
         proposals=s.CurrentProposals(
             buyer=_latest(d, Party.buyer),
             seller=_latest(d, Party.seller),
             platform=_latest(d, Party.platform),
         ),
         proposal_history=[proposal_out(p) for p in d.proposals],
-        deadlines=s.Deadlines(
-            negotiation_ends_at=d.negotiation_ends_at,
-            mediation_started_at=d.mediation_started_at,
-            carrier_response_due_at=carrier_due,
-            protection_ends_at=window.ends_at if window else None,
-        ),
+        deadlines=_deadlines_out(d, rs),
         opened_at=d.opened_at,
         ended_at=d.ended_at,
         version=d.version,
@@ -229,3 +246,92 @@ def review_out(r: AbuseReview) -> s.AbuseReviewOut:
         operator_id=r.operator_id,
         note=r.note,
     )
+
+
+# --- human handoff -------------------------------------------------------------------------
+
+
+def ticket_status_out(
+    session: Session, t: HandoffTicket, *, created: bool, now: datetime, qs: handoff.QueueSettings
+) -> s.TicketStatus:
+    """What the assistant tells the buyer about their ticket."""
+    online = handoff.operators_online(session, now=now, qs=qs)
+    pos = handoff.position(session, ticket=t)
+    operator = session.get(Operator, t.operator_id) if t.operator_id else None
+    return s.TicketStatus(
+        ticket_id=t.id,
+        state=t.state,
+        created=created,
+        position=pos,
+        estimated_wait_minutes=handoff.estimated_wait_minutes(pos, online, qs),
+        operators_online=online,
+        expected_when=qs.offline_answer if online == 0 else None,
+        operator_id=t.operator_id,
+        operator_name=operator.name if operator else None,
+    )
+
+
+def ticket_out(session: Session, t: HandoffTicket) -> s.TicketOut:
+    buyer = ticket_buyer_out(session, t.buyer_id)
+    return s.TicketOut(
+        id=t.id,
+        conversation_id=t.conversation_id,
+        channel=t.channel,
+        buyer_id=t.buyer_id,
+        buyer_name=buyer.name if buyer else None,
+        reason=t.reason,
+        state=t.state,
+        operator_id=t.operator_id,
+        position=handoff.position(session, ticket=t),
+        created_at=t.created_at,
+        assigned_at=t.assigned_at,
+        closed_at=t.closed_at,
+        version=t.version,
+    )
+
+
+def ticket_buyer_out(session: Session, buyer_id: str | None) -> s.BuyerOut | None:
+    if buyer_id is None:
+        return None
+    buyer = session.get(Buyer, buyer_id)
+    if buyer is None:
+        return None
+    return s.BuyerOut(
+        id=buyer.id,
+        name=buyer.name,
+        email=buyer.email,
+        account_status=buyer.account_status.value,
+        under_review=abuse.open_review(session, buyer_id=buyer.id) is not None,
+    )
+
+
+def ticket_detail_out(
+    session: Session, t: HandoffTicket, *, now: datetime, rs: rules.RuleSettings
+) -> s.TicketDetail:
+    """A ticket with its buyer, their orders and disputes, and the stored transcript."""
+    orders: list[s.OrderOut] = []
+    disputes: list[s.DisputeOut] = []
+    if t.buyer_id is not None:
+        orders = orders_out(session, buyer_id=t.buyer_id, now=now, rs=rs)
+        disputes = [
+            dispute_out(session, d, now=now, rs=rs, next_actions=[])
+            for d in dispute_svc.list_disputes(session, buyer_id=t.buyer_id)
+        ]
+    return s.TicketDetail(
+        **ticket_out(session, t).model_dump(),
+        buyer=ticket_buyer_out(session, t.buyer_id),
+        orders=orders,
+        disputes=disputes,
+        transcript=[ticket_message_out(m) for m in handoff.transcript(session, ticket_id=t.id)],
+    )
+
+
+def ticket_message_out(m: HandoffMessage) -> s.TicketMessageOut:
+    return s.TicketMessageOut(
+        id=m.id, party=m.party.value, author_id=m.author_id, body=m.body, created_at=m.created_at
+    )
+
+
+def operator_out(o: Operator, *, now: datetime, qs: handoff.QueueSettings) -> s.OperatorOut:
+    online = handoff.is_online(o, now=now, qs=qs)
+    return s.OperatorOut(id=o.id, name=o.name, email=o.email, online=online)

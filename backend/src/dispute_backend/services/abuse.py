@@ -10,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import errors, rules
-from ..models import AbuseReview, AccountStatus, ActorType, Buyer, Dispute, Order, ReviewStatus
+from ..enums import AccountStatus, ReviewStatus
+from ..models import AbuseReview, Buyer, Dispute, Order
 from . import events
 
 # After a review was cleared, a new one opens only after this many more disputes.
@@ -66,13 +67,12 @@ def check_after_dispute(
             session.flush()
     except IntegrityError:  # another request opened it at the same moment
         return None
-    events.record(
+    events.on_buyer(
         session,
+        buyer_id,
+        "abuse_review.opened",
+        actor=events.ABUSE_CHECK,
         now=now,
-        actor_type=ActorType.system,
-        actor_id="abuse-check",
-        kind="abuse_review.opened",
-        buyer_id=buyer_id,
         data={"disputes": disputes, "purchases": purchases},
     )
     return review
@@ -107,13 +107,12 @@ def decide(
         buyer = session.get(Buyer, review.buyer_id)
         if buyer is not None:
             buyer.account_status = AccountStatus.closed
-    events.record(
+    events.on_buyer(
         session,
+        review.buyer_id,
+        "abuse_review." + review.status.value,
+        actor=events.Actor.operator(operator_id),
         now=now,
-        actor_type=ActorType.operator,
-        actor_id=operator_id,
-        kind="abuse_review." + review.status.value,
-        buyer_id=review.buyer_id,
         data={"review_id": review.id, "note": note},
     )
     session.flush()

@@ -3,8 +3,11 @@
 The user types the e-mail of their marketplace account; a one-time code goes to that e-mail
 (in development, to a file in the outbox folder); the user types the code back in the chat.
 Asking for a code answers the same whether or not the e-mail belongs to a buyer: a code row
-is stored either way, and one for an unknown e-mail can never match. A code expires, allows a
-few attempts, and each channel account may ask for only a few codes per hour.
+is stored either way, and one for an unknown e-mail can never match. A code expires and
+allows a few attempts. Guessing is limited from every side (docs/security.md): codes per
+chat and per e-mail address an hour, codes mailed to one buyer a day (silently: the answer
+must not tell a buyer's address from an unknown one), and all codes an hour. Every new link
+is told to the buyer by e-mail.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from .. import errors
@@ -31,10 +34,13 @@ _ACCOUNT = re.compile(r"^(?P<channel>[a-z]{2,40}):(?P<external_id>[A-Za-z0-9_.\-
 
 @dataclass(frozen=True)
 class LinkSettings:
-    secret: str  # keys the code hashes
+    secret: str  # keys the code and e-mail hashes
     ttl_seconds: int = 600
     max_attempts: int = 5
-    codes_per_hour: int = 5
+    codes_per_hour: int = 5  # per chat
+    codes_per_email_per_hour: int = 3
+    codes_per_buyer_per_day: int = 6
+    codes_per_hour_total: int = 500
 
 
 @dataclass(frozen=True)
@@ -111,20 +117,18 @@ def request_code(
     Earlier unused codes of the account stop working. The caller answers the same either way.
     """
     account = ensure_account(session, channel=channel, external_id=external_id, now=now)
-    since = now - timedelta(hours=1)
-    recent = session.scalar(
-        select(func.count())
-        .select_from(LinkCode)
-        .where(LinkCode.channel_account_id == account.id, LinkCode.created_at >= since)
-    )
-    if int(recent or 0) >= ls.codes_per_hour:
-        raise errors.LinkCodeRateLimited(
-            "Too many codes asked for from this chat; try again in an hour."
-        )
+    normalised = email.strip().lower()
+    digest = email_digest(normalised, secret=ls.secret)
+    _check_rates(session, account_id=account.id, digest=digest, now=now, ls=ls)
     for old in _open_codes(session, account_id=account.id):
         old.used_at = now
-    normalised = email.strip().lower()
     buyer = session.scalars(select(Buyer).where(func.lower(Buyer.email) == normalised)).first()
+    if (
+        buyer is not None
+        and _codes_since(session, LinkCode.buyer_id == buyer.id, since=now - timedelta(days=1))
+        >= ls.codes_per_buyer_per_day
+    ):
+        buyer = None  # enough mail for one buyer today: answer as for an unknown address
     code = f"{secrets.randbelow(1_000_000):06d}"
     session.add(
         LinkCode(
@@ -134,6 +138,7 @@ def request_code(
             attempts=0,
             created_at=now,
             expires_at=now + timedelta(seconds=ls.ttl_seconds),
+            email_digest=digest,
         )
     )
     session.flush()
@@ -146,6 +151,57 @@ def request_code(
         f"It expires in {minutes} minutes. If you did not ask for it, ignore this message.\n"
     )
     return OutgoingMail(to=buyer.email, subject="Your marketplace link code", body=body)
+
+
+def email_digest(normalised_email: str, *, secret: str) -> str:
+    """A keyed hash of an e-mail address: codes can be counted per address without keeping
+    the addresses people typed (most of them may not be buyers')."""
+    message = f"link-email:{normalised_email}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _codes_since(session: Session, *where: ColumnElement[bool], since: datetime) -> int:
+    stmt = select(func.count()).select_from(LinkCode).where(LinkCode.created_at >= since, *where)
+    return int(session.scalar(stmt) or 0)
+
+
+def _check_rates(
+    session: Session, *, account_id: int, digest: str, now: datetime, ls: LinkSettings
+) -> None:
+    """The limits that apply the same whether or not the address is a buyer's."""
+    hour_ago = now - timedelta(hours=1)
+    if _codes_since(session, since=hour_ago) >= ls.codes_per_hour_total:
+        raise errors.LinkCodeRateLimited("Too many codes asked for; try again later.")
+    if (
+        _codes_since(session, LinkCode.channel_account_id == account_id, since=hour_ago)
+        >= ls.codes_per_hour
+    ):
+        raise errors.LinkCodeRateLimited(
+            "Too many codes asked for from this chat; try again in an hour."
+        )
+    if (
+        _codes_since(session, LinkCode.email_digest == digest, since=hour_ago)
+        >= ls.codes_per_email_per_hour
+    ):
+        raise errors.LinkCodeRateLimited(
+            "Too many codes asked for this address; try again in an hour."
+        )
+
+
+def link_notice(buyer: Buyer, *, channel: str, now: datetime) -> OutgoingMail:
+    """The mail telling a buyer a chat was just linked to their account."""
+    names = {"telegram": "Telegram", "facebook": "Facebook Messenger"}
+    where = names.get(channel, channel)
+    body = (
+        f"Hello {buyer.name},\n\n"
+        f"A {where} chat was linked to your marketplace account on "
+        f"{now:%d %b %Y at %H:%M} UTC. It can now see your orders and disputes and act on "
+        f"them.\n\nIf this was not you, contact customer service at once and the link will be "
+        f"removed. Never share the codes we send you.\n"
+    )
+    return OutgoingMail(
+        to=buyer.email, subject=f"A {where} chat was linked to your account", body=body
+    )
 
 
 def _open_codes(session: Session, *, account_id: int) -> list[LinkCode]:
@@ -220,8 +276,12 @@ def write_to_outbox(mail: OutgoingMail, *, directory: Path, now: datetime) -> Pa
     # Named by the wall clock in nanoseconds (not `now`, which tests freeze), so names sort.
     name = f"{time.time_ns()}-{secrets.token_hex(3)}.json"
     path = directory / name
-    payload = {"to": mail.to, "subject": mail.subject, "body": mail.body,
-               "sent_at": now.isoformat()}  # fmt: skip
+    payload = {
+        "to": mail.to,
+        "subject": mail.subject,
+        "body": mail.body,
+        "sent_at": now.isoformat(),
+    }
     path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     return path
 

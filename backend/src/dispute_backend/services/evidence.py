@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import errors, rules
-from ..models import ActorType, Dispute, Evidence, Message, Party
+from ..enums import ActorType, Party
+from ..models import Dispute, Evidence, Message
 from . import events
 
 # content type -> (extension, magic bytes test)
@@ -101,6 +102,9 @@ def add_evidence(
 ) -> Evidence:
     if not rules.can_add_evidence(dispute.state):
         raise errors.TransitionNotAllowed("Evidence can be added only while the dispute is open.")
+    # Lock the dispute first (PostgreSQL; SQLite has one writer anyway): two uploads at the
+    # last free slot would otherwise both count one file too few, and both be stored.
+    session.execute(select(Dispute.id).where(Dispute.id == dispute.id).with_for_update())
     existing = session.scalar(
         select(func.count(Evidence.id)).where(Evidence.dispute_id == dispute.id)
     )
@@ -124,15 +128,12 @@ def add_evidence(
     )
     session.add(evidence)
     session.flush()
-    events.record(
+    events.on_dispute(
         session,
+        dispute,
+        "evidence.added",
+        actor=events.Actor(ActorType(party.value), author_id),
         now=now,
-        actor_type=ActorType(party.value),
-        actor_id=author_id,
-        kind="evidence.added",
-        dispute_id=dispute.id,
-        order_id=dispute.order_id,
-        buyer_id=dispute.buyer_id,
         data={"evidence_id": evidence.id, "sha256": staged.sha256, "size": staged.size},
     )
     return evidence
@@ -151,15 +152,13 @@ def add_message(
     )
     session.add(message)
     session.flush()
-    events.record(
+    actor_type = ActorType(party.value) if party is not Party.platform else ActorType.operator
+    events.on_dispute(
         session,
+        dispute,
+        "message.posted",
+        actor=events.Actor(actor_type, author_id),
         now=now,
-        actor_type=ActorType(party.value) if party is not Party.platform else ActorType.operator,
-        actor_id=author_id,
-        kind="message.posted",
-        dispute_id=dispute.id,
-        order_id=dispute.order_id,
-        buyer_id=dispute.buyer_id,
         data={"message_id": message.id},
     )
     return message

@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import errors
-from ..models import HandoffMessage, HandoffTicket, Operator, TicketParty, TicketState
+from ..enums import TicketParty, TicketState
+from ..models import HandoffMessage, HandoffTicket, Operator
 
 OPEN_STATES = (TicketState.waiting, TicketState.assigned)
 _hasher = PasswordHasher()
@@ -42,16 +43,33 @@ def hash_password(password: str) -> str:
 def verify_password(session: Session, *, operator_id: str, password: str) -> Operator:
     """The operator if the password matches; InvalidCredentials otherwise (same answer for an
     unknown operator, so the console cannot be used to probe ids)."""
-    operator = session.get(Operator, operator_id)
-    stored = operator.password_hash if operator is not None else None
-    if operator is None or not stored:
-        _hasher.hash(password)  # spend the same time as a real check
+    if not password_matches(stored_hash(session, operator_id=operator_id), password):
         raise errors.InvalidCredentials("Wrong operator id or password.")
+    return signed_in(session, operator_id=operator_id, password=password)
+
+
+def stored_hash(session: Session, *, operator_id: str) -> str | None:
+    operator = session.get(Operator, operator_id)
+    return operator.password_hash if operator is not None else None
+
+
+def password_matches(stored: str | None, password: str) -> bool:
+    """The Argon2 check, run outside any transaction by the route (it takes a while)."""
+    if not stored:
+        _hasher.hash(password)  # spend the same time as a real check
+        return False
     try:
-        _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError) as exc:
-        raise errors.InvalidCredentials("Wrong operator id or password.") from exc
-    if _hasher.check_needs_rehash(stored):
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def signed_in(session: Session, *, operator_id: str, password: str) -> Operator:
+    """The operator whose password matched, its hash renewed if the parameters changed."""
+    operator = session.get(Operator, operator_id, populate_existing=True)
+    if operator is None or not operator.password_hash:
+        raise errors.InvalidCredentials("Wrong operator id or password.")
+    if _hasher.check_needs_rehash(operator.password_hash):
         operator.password_hash = _hasher.hash(password)
     return operator
 
@@ -127,6 +145,27 @@ def queue(
     return session.scalars(stmt).all()
 
 
+def closed_conversations(
+    session: Session, *, since: datetime, limit: int = 500
+) -> list[tuple[str, datetime]]:
+    """(conversation, when its last ticket closed) for conversations with a ticket closed
+    since `since` and none open now, most recently closed first."""
+    still_open = select(HandoffTicket.conversation_id).where(HandoffTicket.state.in_(OPEN_STATES))
+    last_closed = func.max(HandoffTicket.closed_at)
+    stmt = (
+        select(HandoffTicket.conversation_id, last_closed)
+        .where(
+            HandoffTicket.state == TicketState.closed,
+            HandoffTicket.closed_at >= since,
+            HandoffTicket.conversation_id.not_in(still_open),
+        )
+        .group_by(HandoffTicket.conversation_id)
+        .order_by(last_closed.desc())
+        .limit(limit)
+    )
+    return [(conversation, at) for conversation, at in session.execute(stmt) if at is not None]
+
+
 def transcript(session: Session, *, ticket_id: int) -> Sequence[HandoffMessage]:
     stmt = (
         select(HandoffMessage)
@@ -171,8 +210,14 @@ def request_handoff(
         if existing is None:
             raise
         return existing, False
-    note(session, ticket=ticket, party=TicketParty.system, body=f"Handoff requested: {reason}",
-         author_id=None, now=now)  # fmt: skip
+    note(
+        session,
+        ticket=ticket,
+        party=TicketParty.system,
+        body=f"Handoff requested: {reason}",
+        author_id=None,
+        now=now,
+    )
     return ticket, True
 
 
@@ -227,8 +272,14 @@ def claim(session: Session, *, ticket_id: int, operator: Operator, now: datetime
                 operator_id=ticket.operator_id,
             )
         raise errors.TransitionNotAllowed(f"Ticket {ticket_id} is {ticket.state}.")
-    note(session, ticket=ticket, party=TicketParty.system, body=f"{operator.name} joined",
-         author_id=operator.id, now=now)  # fmt: skip
+    note(
+        session,
+        ticket=ticket,
+        party=TicketParty.system,
+        body=f"{operator.name} joined",
+        author_id=operator.id,
+        now=now,
+    )
     return ticket
 
 
@@ -254,8 +305,14 @@ def release(
     if not _transition(session, ticket_id, _owned(ticket_id, operator), values):
         raise _refuse(session, ticket_id)
     ticket = get(session, ticket_id=ticket_id)
-    note(session, ticket=ticket, party=TicketParty.system, body=f"{operator.name} released it",
-         author_id=operator.id, now=now)  # fmt: skip
+    note(
+        session,
+        ticket=ticket,
+        party=TicketParty.system,
+        body=f"{operator.name} released it",
+        author_id=operator.id,
+        now=now,
+    )
     return ticket
 
 
@@ -266,9 +323,14 @@ def transfer(
     if not _transition(session, ticket_id, _owned(ticket_id, operator), values):
         raise _refuse(session, ticket_id)
     ticket = get(session, ticket_id=ticket_id)
-    note(session, ticket=ticket, party=TicketParty.system,
-         body=f"{operator.name} transferred it to {to.name}", author_id=operator.id,
-         now=now)  # fmt: skip
+    note(
+        session,
+        ticket=ticket,
+        party=TicketParty.system,
+        body=f"{operator.name} transferred it to {to.name}",
+        author_id=operator.id,
+        now=now,
+    )
     return ticket
 
 
@@ -282,8 +344,14 @@ def close(session: Session, *, ticket_id: int, operator: Operator, now: datetime
     if not _transition(session, ticket_id, [waiting_or_mine], values):
         raise _refuse(session, ticket_id)
     ticket = get(session, ticket_id=ticket_id)
-    note(session, ticket=ticket, party=TicketParty.system, body=f"{operator.name} closed it",
-         author_id=operator.id, now=now)  # fmt: skip
+    note(
+        session,
+        ticket=ticket,
+        party=TicketParty.system,
+        body=f"{operator.name} closed it",
+        author_id=operator.id,
+        now=now,
+    )
     return ticket
 
 
@@ -293,15 +361,30 @@ def operator_message(
     ticket = get(session, ticket_id=ticket_id)
     if ticket.state != TicketState.assigned or ticket.operator_id != operator.id:
         raise _refuse(session, ticket_id)
-    return note(session, ticket=ticket, party=TicketParty.operator, body=body,
-                author_id=operator.id, now=now)  # fmt: skip
+    return note(
+        session,
+        ticket=ticket,
+        party=TicketParty.operator,
+        body=body,
+        author_id=operator.id,
+        now=now,
+    )
 
 
 def user_messages(
-    session: Session, *, ticket_id: int, bodies: Sequence[tuple[str, datetime]]
+    session: Session,
+    *,
+    ticket_id: int,
+    operator: Operator,
+    bodies: Sequence[tuple[str, datetime]],
 ) -> list[HandoffMessage]:
-    """Store the buyer's messages of the human part (read from the conversation) once each."""
+    """Store the buyer's messages of the human part (read from the conversation) once each.
+    Only an operator who may close the ticket writes them: its holder, or anyone while it
+    waits (so an empty list asks the backend whether this operator may close it)."""
     ticket = get(session, ticket_id=ticket_id)
+    mine = ticket.state == TicketState.assigned and ticket.operator_id == operator.id
+    if not (mine or ticket.state == TicketState.waiting):
+        raise _refuse(session, ticket_id)
     known = {
         (m.body, m.created_at)
         for m in transcript(session, ticket_id=ticket_id)
@@ -311,7 +394,8 @@ def user_messages(
     for body, at in bodies:
         if (body, at) in known:
             continue
-        added.append(note(session, ticket=ticket, party=TicketParty.user, body=body,
-                          author_id=None, now=at))  # fmt: skip
+        added.append(
+            note(session, ticket=ticket, party=TicketParty.user, body=body, author_id=None, now=at)
+        )
         known.add((body, at))
     return added

@@ -8,8 +8,9 @@ from sqlalchemy import and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from .. import rules
+from ..enums import AccountStatus, DisputeState, PaymentStatus, Resolution
 from ..errors import BuyerTokenInvalid, OrderNotFound
-from ..models import AccountStatus, Buyer, Dispute, DisputeState, Order, PaymentStatus, Resolution
+from ..models import Buyer, Dispute, Order, is_order_id
 
 
 def window_for(order: Order, rs: rules.RuleSettings) -> rules.Window | None:
@@ -33,6 +34,8 @@ def list_orders(session: Session, *, buyer_id: str) -> Sequence[Order]:
 def get_order(session: Session, *, buyer_id: str, order_id: str, for_update: bool = False) -> Order:
     """for_update locks the row (PostgreSQL) so opening a dispute and releasing the payment
     of the same order cannot interleave; SQLite already runs one writer at a time."""
+    if not is_order_id(order_id):
+        raise OrderNotFound("No such order in your account.")
     lock = {"of": Order} if for_update else None  # not the joined seller row
     order = session.get(Order, order_id, with_for_update=lock)
     if order is None or order.buyer_id != buyer_id:
@@ -133,6 +136,8 @@ def eligibility_of(
     session: Session, *, buyer_id: str, order_id: str, now: datetime, rs: rules.RuleSettings
 ) -> Eligibility:
     """The read path: the same verdict from one statement, without loading any object."""
+    if not is_order_id(order_id):
+        raise OrderNotFound("No such order in your account.")
     # Plain columns, no objects: the Core connection runs it without the ORM's bookkeeping.
     params = {"buyer_id": buyer_id, "order_id": order_id}
     row = session.connection().execute(_ELIGIBILITY_FACTS, params).one_or_none()

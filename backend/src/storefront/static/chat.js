@@ -2,13 +2,39 @@
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("chat-config").textContent);
+  var WIDGET_STORAGE_VERSION = "1.0.1"; // rasa-webchat's, pinned in package-lock.json
 
-  // rasa-webchat keeps one conversation per browser under "chat_session".
-  // A different buyer in the same browser must not see the previous one's.
-  if (window.localStorage.getItem("chat_buyer") !== config.buyerId) {
-    window.localStorage.removeItem("chat_session");
-    window.localStorage.setItem("chat_buyer", config.buyerId);
+  // rasa-webchat keeps one conversation per browser under "chat_session". The
+  // chat token only works in the conversation it was issued for, so the widget
+  // asks for that one: a new sign-in (or another buyer) starts a new conversation,
+  // a reload continues the same one.
+  var stored = null;
+  try {
+    stored = JSON.parse(window.localStorage.getItem("chat_session") || "null");
+  } catch (error) {
+    stored = null;
   }
+  if (!stored || stored.session_id !== config.conversationId) {
+    // A new conversation, stored as the widget itself stores one (it drops an entry
+    // without its version, and takes its display state from `params`).
+    window.localStorage.setItem(
+      "chat_session",
+      JSON.stringify({
+        session_id: config.conversationId,
+        version: WIDGET_STORAGE_VERSION,
+        conversation: [],
+        params: {
+          isChatVisible: true,
+          isChatOpen: false,
+          initialized: false,
+          disabledInput: false,
+          docViewer: false,
+          unreadCount: 0,
+        },
+      })
+    );
+  }
+  window.localStorage.removeItem("chat_buyer"); // the conversation now says whose it is
 
   window.WebChat.default(
     {

@@ -1,0 +1,51 @@
+"""What the contract cases share: refusals checked by type, problem, status and detail."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from actions.backend_client import BackendError, Credential, Dispute, NewDispute
+from tests.contract.worlds import World
+
+
+def refusal(call: Callable[[], Any]) -> BackendError:
+    with pytest.raises(BackendError) as info:
+        call()
+    return info.value
+
+
+def assert_refused(
+    call: Callable[[], Any], kind: type[BackendError], problem: str, status: int
+) -> BackendError:
+    """The call fails with exactly this exception class, problem slug and status, and a
+    detail a buyer could be shown."""
+    error = refusal(call)
+    assert (type(error), error.problem, error.status) == (kind, problem, status), error
+    assert error.detail
+    return error
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+def request(
+    order_id: str,
+    *,
+    reason: str = "damaged",
+    outcome: str = "full_refund",
+    amount: str | None = None,
+    description: str = "It arrived broken.",
+) -> NewDispute:
+    refund = Decimal(amount) if amount is not None else None
+    return NewDispute(order_id, reason, outcome, refund, False, description)
+
+
+def open_on(world: World, buyer: Credential, situation: str = "eligible") -> Dispute:
+    order_id = world.order(buyer, situation)
+    return world.backend.open_dispute(buyer, request(order_id), idempotency_key=key())
