@@ -19,11 +19,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.backend_client import (
     BackendError,
-    ChannelBackend,
     Refused,
-    default_channel_backend,
 )
-from actions.common import channel_account
+from actions.common import ChannelAware, channel_identity
 
 logger = logging.getLogger(__name__)
 
@@ -32,19 +30,6 @@ CODE = re.compile(r"(?<!\d)(\d{6})(?!\d)")
 # Values of `link_code` once the form has nothing more to ask.
 LINKED, STOPPED, NOT_NEEDED = "linked", "stopped", "not_needed"
 DONE = (LINKED, STOPPED, NOT_NEEDED)
-
-
-class ChannelAware:
-    """Holds the channel backend, built lazily (the executor builds actions with no args)."""
-
-    def __init__(self, backend: ChannelBackend | None = None) -> None:
-        self._channel_backend = backend
-
-    @property
-    def channel_backend(self) -> ChannelBackend:
-        if self._channel_backend is None:
-            self._channel_backend = default_channel_backend()
-        return self._channel_backend
 
 
 class ValidateLinkAccountForm(ChannelAware, FormValidationAction):
@@ -63,10 +48,13 @@ class ValidateLinkAccountForm(ChannelAware, FormValidationAction):
         return list(domain_slots)
 
     def validate_link_email(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
         domain: DomainDict,
-    ) -> dict[str, Any]:  # fmt: skip
-        account = channel_account(tracker)
+    ) -> dict[str, Any]:
+        account = channel_identity(tracker)
         if account is None:
             dispatcher.utter_message(response="utter_link_not_needed")
             return {"link_email": "-", "link_code": NOT_NEEDED}
@@ -78,23 +66,26 @@ class ValidateLinkAccountForm(ChannelAware, FormValidationAction):
         try:
             self.channel_backend.request_link_code(account, email)
         except Refused as error:
-            logger.info("link code for %s refused: %s", account, error.problem)
+            logger.info("link code for %s refused: %s", account.conversation_id, error.problem)
             dispatcher.utter_message(response="utter_link_code_rate_limited")
             return {"link_email": email, "link_code": STOPPED}
         except BackendError as error:
-            logger.warning("link code for %s failed: %s", account, error)
+            logger.warning("link code for %s failed: %s", account.conversation_id, error)
             dispatcher.utter_message(response="utter_backend_unavailable")
             return {"link_email": email, "link_code": STOPPED}
         dispatcher.utter_message(response="utter_link_code_sent", email=email)
         return {"link_email": email}
 
     def validate_link_code(
-        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
         domain: DomainDict,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         if slot_value in DONE:
             return {"link_code": slot_value}
-        account = channel_account(tracker)
+        account = channel_identity(tracker)
         if account is None:
             dispatcher.utter_message(response="utter_link_not_needed")
             return {"link_code": NOT_NEEDED}
@@ -105,17 +96,19 @@ class ValidateLinkAccountForm(ChannelAware, FormValidationAction):
         try:
             attempt = self.channel_backend.link_account(account, match.group(1))
         except BackendError as error:
-            logger.warning("linking %s failed: %s", account, error)
+            logger.warning("linking %s failed: %s", account.conversation_id, error)
             dispatcher.utter_message(response="utter_backend_unavailable")
             return {"link_code": STOPPED}
         if attempt.linked:
-            logger.info("%s linked", account)
-            dispatcher.utter_message(response="utter_account_linked",
-                                     name=attempt.buyer_name or "there")  # fmt: skip
+            logger.info("%s linked", account.conversation_id)
+            dispatcher.utter_message(
+                response="utter_account_linked", name=attempt.buyer_name or "there"
+            )
             return {"link_code": LINKED}
         if attempt.problem == "link-code-wrong" and attempt.attempts_left > 0:
-            dispatcher.utter_message(response="utter_link_code_wrong",
-                                     attempts_left=attempt.attempts_left)  # fmt: skip
+            dispatcher.utter_message(
+                response="utter_link_code_wrong", attempts_left=attempt.attempts_left
+            )
             return {"link_code": None}
         dispatcher.utter_message(response="utter_link_code_expired")
         return {"link_code": STOPPED}
@@ -141,16 +134,16 @@ class ActionUnlinkAccount(ChannelAware, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        account = channel_account(tracker)
+        account = channel_identity(tracker)
         if account is None:
             dispatcher.utter_message(response="utter_link_not_needed")
             return []
         try:
             self.channel_backend.unlink_account(account)
         except BackendError as error:
-            logger.warning("unlinking %s failed: %s", account, error)
+            logger.warning("unlinking %s failed: %s", account.conversation_id, error)
             dispatcher.utter_message(response="utter_backend_unavailable")
             return []
-        logger.info("%s unlinked", account)
+        logger.info("%s unlinked", account.conversation_id)
         dispatcher.utter_message(response="utter_account_unlinked")
         return []

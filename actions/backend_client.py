@@ -24,16 +24,26 @@ from urllib3.util.retry import Retry
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 2.0  # seconds; past this the bot apologises and offers a human
-# A conversation from Telegram or Messenger has no chat token: its credential is the channel
-# account ("channel-account:telegram:12345"), sent as X-Channel-Account.
-CHANNEL_ACCOUNT_PREFIX = "channel-account:"
+CHAT_TOKEN, CHANNEL_IDENTITY = "chat-token", "channel-identity"
 
 
-def credential_headers(buyer: str) -> dict[str, str]:
-    """The header naming the buyer: the chat token, or the linked channel account."""
-    if buyer.startswith(CHANNEL_ACCOUNT_PREFIX):
-        return {"X-Channel-Account": buyer.removeprefix(CHANNEL_ACCOUNT_PREFIX)}
-    return {"X-Buyer-Token": buyer}
+@dataclass(frozen=True)
+class Credential:
+    """What proves who the buyer is, taken from the message being answered.
+
+    On the web, the chat token the page signed for this buyer and conversation; on
+    Telegram and Messenger, the identity the channel signed after verifying the
+    platform's webhook (extensions/identity.py). The backend checks the proof and that it
+    belongs to `conversation_id`; nothing here names a buyer by itself.
+    """
+
+    proof: str = field(repr=False)  # a bearer secret: never in a log line
+    conversation_id: str
+    kind: str = CHAT_TOKEN
+
+    def headers(self) -> dict[str, str]:
+        name = "X-Channel-Identity" if self.kind == CHANNEL_IDENTITY else "X-Buyer-Token"
+        return {name: self.proof, "X-Conversation-Id": self.conversation_id}
 
 
 # --- errors ----------------------------------------------------------------
@@ -158,6 +168,12 @@ class Dispute:
     resolution: dict[str, Any] = field(default_factory=dict)
     deadlines: dict[str, Any] = field(default_factory=dict)
     next_actions: tuple[str, ...] = ()
+    order_title: str = ""
+    # The seller's side: how they answered the buyer's proposal (pending, accepted,
+    # rejected) and when, and their own counter-offer if they made one.
+    proposal_status: str = ""
+    proposal_decided_at: str | None = None
+    seller_offer: dict[str, Any] = field(default_factory=dict)
 
     @property
     def in_progress(self) -> bool:
@@ -183,6 +199,12 @@ class Dispute:
             resolution=dict(data.get("resolution") or data.get("outcome") or {}),
             deadlines=dict(data.get("deadlines") or {}),
             next_actions=tuple(data.get("next_actions") or ()),
+            order_title=str(data.get("order_title") or ""),
+            proposal_status=str(proposal.get("status") or ""),
+            proposal_decided_at=proposal.get("decided_at"),
+            seller_offer=dict((proposals or {}).get("seller") or {})
+            if isinstance(proposals, dict)
+            else {},
         )
 
 
@@ -255,31 +277,33 @@ class EvidenceFile:
 class DisputeBackend(abc.ABC):
     """What the actions may ask of the backend, for one buyer at a time.
 
-    `buyer` is the conversation's credential: the signed chat token.
+    `buyer` is the current message's credential (a chat token or a channel identity).
     """
 
     @abc.abstractmethod
-    def me(self, buyer: str) -> Buyer: ...
+    def me(self, buyer: Credential) -> Buyer: ...
 
     @abc.abstractmethod
-    def orders(self, buyer: str) -> list[Order]: ...
+    def orders(self, buyer: Credential) -> list[Order]: ...
 
     @abc.abstractmethod
-    def order(self, buyer: str, order_id: str) -> Order: ...
+    def order(self, buyer: Credential, order_id: str) -> Order: ...
 
     @abc.abstractmethod
-    def eligibility(self, buyer: str, order_id: str) -> Eligibility: ...
+    def eligibility(self, buyer: Credential, order_id: str) -> Eligibility: ...
 
     @abc.abstractmethod
-    def open_dispute(self, buyer: str, dispute: NewDispute, *, idempotency_key: str) -> Dispute: ...
+    def open_dispute(
+        self, buyer: Credential, dispute: NewDispute, *, idempotency_key: str
+    ) -> Dispute: ...
 
     @abc.abstractmethod
-    def disputes(self, buyer: str, *, order_id: str | None = None) -> list[Dispute]: ...
+    def disputes(self, buyer: Credential, *, order_id: str | None = None) -> list[Dispute]: ...
 
     @abc.abstractmethod
     def modify_proposal(
         self,
-        buyer: str,
+        buyer: Credential,
         dispute_id: str,
         *,
         version: int,
@@ -290,7 +314,7 @@ class DisputeBackend(abc.ABC):
 
     @abc.abstractmethod
     def cancel_dispute(
-        self, buyer: str, dispute_id: str, *, version: int, idempotency_key: str
+        self, buyer: Credential, dispute_id: str, *, version: int, idempotency_key: str
     ) -> Dispute: ...
 
     # --- human handoff (the buyer's chat token is optional: a person can help anyone) ---
@@ -302,7 +326,7 @@ class DisputeBackend(abc.ABC):
         *,
         channel: str,
         reason: str,
-        buyer: str | None,
+        buyer: Credential | None,
         idempotency_key: str,
     ) -> HandoffTicket: ...
 
@@ -311,29 +335,30 @@ class DisputeBackend(abc.ABC):
 
 
 class ChannelBackend(abc.ABC):
-    """What the messaging-channel actions need besides the dispute calls: linking a channel
-    account ("telegram:12345") to a buyer, and attaching a file to a dispute."""
+    """What the messaging-channel actions need besides the dispute calls: linking the
+    channel account that `account` (a channel identity) proves to a buyer, and attaching a
+    file to a dispute."""
 
     @abc.abstractmethod
-    def request_link_code(self, account: str, email: str) -> None:
+    def request_link_code(self, account: Credential, email: str) -> None:
         """Asks for a code to be mailed; Refused(link-code-rate-limited) when too many."""
 
     @abc.abstractmethod
-    def link_account(self, account: str, code: str) -> LinkAttempt: ...
+    def link_account(self, account: Credential, code: str) -> LinkAttempt: ...
 
     @abc.abstractmethod
-    def unlink_account(self, account: str) -> None: ...
+    def unlink_account(self, account: Credential) -> None: ...
 
     @abc.abstractmethod
     def add_evidence(
         self,
-        buyer: str,
+        buyer: Credential,
         dispute_id: str,
         file: EvidenceFile,
         *,
         description: str,
         idempotency_key: str,
-    ) -> None: ...  # fmt: skip
+    ) -> None: ...
 
 
 # --- over HTTP ---------------------------------------------------------------------
@@ -356,8 +381,9 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
         self.session.headers.update({"Authorization": f"Bearer {token}"})
         # Retries only for reads: POSTs are made safe to repeat by their
         # Idempotency-Key, and the action itself is retried by Rasa if needed.
-        retry = Retry(total=1, backoff_factor=0.1, allowed_methods={"GET"},
-                      status_forcelist=(502, 503, 504))  # fmt: skip
+        retry = Retry(
+            total=1, backoff_factor=0.1, allowed_methods={"GET"}, status_forcelist=(502, 503, 504)
+        )
         self.session.mount("http://", HTTPAdapter(max_retries=retry, pool_maxsize=32))
         self.session.mount("https://", HTTPAdapter(max_retries=retry, pool_maxsize=32))
 
@@ -365,28 +391,14 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
         self,
         method: str,
         path: str,
-        buyer: str,
+        buyer: Credential,
         *,
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> Any:
-        if not buyer:
-            raise BuyerNotIdentified("no chat token in this conversation")
-        all_headers = {**credential_headers(buyer), **(headers or {})}
-        try:
-            response = self.session.request(
-                method, f"{self.base_url}{path}", headers=all_headers, timeout=self.timeout,
-                **kwargs,
-            )  # fmt: skip
-        except requests.RequestException as error:
-            logger.warning("backend %s %s failed: %s", method, path, error)
-            raise BackendUnavailable(str(error)) from error
-        if response.status_code >= 400:
-            raise self._error(method, path, response)
-        try:
-            return response.json()
-        except ValueError as error:
-            raise BackendUnavailable(f"{method} {path}: body is not JSON") from error
+        return self._service_request(
+            method, path, headers={**buyer.headers(), **(headers or {})}, **kwargs
+        )
 
     @staticmethod
     def _error(method: str, path: str, response: requests.Response) -> BackendError:
@@ -406,8 +418,8 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
             kind = BackendUnavailable
         elif status == 401 and problem == "channel-account-not-linked":
             kind = ChannelAccountNotLinked
-        elif status == 401 and problem.startswith("buyer"):
-            kind = BuyerNotIdentified
+        elif status == 401 and problem.startswith(("buyer", "channel-identity")):
+            kind = BuyerNotIdentified  # the buyer's proof, not ours, was refused
         elif status == 401:
             kind = BackendUnavailable  # our own service token is wrong: an outage for the user
         elif status == 404:
@@ -422,7 +434,7 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
             error.attempts_left = left
         return error
 
-    def me(self, buyer: str) -> Buyer:
+    def me(self, buyer: Credential) -> Buyer:
         data = self._request("GET", "/api/v1/me", buyer)
         return Buyer(
             id=str(data.get("id", "")),
@@ -430,19 +442,21 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
             under_review=bool((data.get("abuse_review") or {}).get("under_review")),
         )
 
-    def orders(self, buyer: str) -> list[Order]:
+    def orders(self, buyer: Credential) -> list[Order]:
         data = self._request("GET", "/api/v1/orders", buyer)
         items = data.get("items", data) if isinstance(data, dict) else data
         return [Order.from_json(item) for item in items]
 
-    def order(self, buyer: str, order_id: str) -> Order:
-        return Order.from_json(self._request("GET", f"/api/v1/orders/{order_id}", buyer))
+    def order(self, buyer: Credential, order_id: str) -> Order:
+        return Order.from_json(self._request("GET", f"/api/v1/orders/{_segment(order_id)}", buyer))
 
-    def eligibility(self, buyer: str, order_id: str) -> Eligibility:
-        data = self._request("GET", f"/api/v1/orders/{order_id}/eligibility", buyer)
+    def eligibility(self, buyer: Credential, order_id: str) -> Eligibility:
+        data = self._request("GET", f"/api/v1/orders/{_segment(order_id)}/eligibility", buyer)
         return Eligibility.from_json(data)
 
-    def open_dispute(self, buyer: str, dispute: NewDispute, *, idempotency_key: str) -> Dispute:
+    def open_dispute(
+        self, buyer: Credential, dispute: NewDispute, *, idempotency_key: str
+    ) -> Dispute:
         body = {
             "order_id": dispute.order_id,
             "reason": dispute.reason,
@@ -452,12 +466,15 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
             "description": dispute.description,
         }
         data = self._request(
-            "POST", "/api/v1/disputes", buyer, json=body,
+            "POST",
+            "/api/v1/disputes",
+            buyer,
+            json=body,
             headers={"Idempotency-Key": idempotency_key},
-        )  # fmt: skip
+        )
         return Dispute.from_json(data)
 
-    def disputes(self, buyer: str, *, order_id: str | None = None) -> list[Dispute]:
+    def disputes(self, buyer: Credential, *, order_id: str | None = None) -> list[Dispute]:
         params = {"order_id": order_id} if order_id else None
         data = self._request("GET", "/api/v1/disputes", buyer, params=params)
         items = data.get("items", data) if isinstance(data, dict) else data
@@ -465,7 +482,7 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
 
     def modify_proposal(
         self,
-        buyer: str,
+        buyer: Credential,
         dispute_id: str,
         *,
         version: int,
@@ -474,19 +491,24 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
         idempotency_key: str,
     ) -> Dispute:
         data = self._request(
-            "POST", f"/api/v1/disputes/{dispute_id}/proposal", buyer,
+            "POST",
+            f"/api/v1/disputes/{_segment(dispute_id)}/proposal",
+            buyer,
             json={"refund_amount": str(refund_amount), "with_return": with_return},
             headers={"Idempotency-Key": idempotency_key, "If-Match": f'"{version}"'},
-        )  # fmt: skip
+        )
         return Dispute.from_json(data)
 
     def cancel_dispute(
-        self, buyer: str, dispute_id: str, *, version: int, idempotency_key: str
+        self, buyer: Credential, dispute_id: str, *, version: int, idempotency_key: str
     ) -> Dispute:
         data = self._request(
-            "POST", f"/api/v1/disputes/{dispute_id}/cancel", buyer, json={},
+            "POST",
+            f"/api/v1/disputes/{_segment(dispute_id)}/cancel",
+            buyer,
+            json={},
             headers={"Idempotency-Key": idempotency_key, "If-Match": f'"{version}"'},
-        )  # fmt: skip
+        )
         return Dispute.from_json(data)
 
     # --- human handoff ---
@@ -494,15 +516,28 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
     def _service_request(
         self, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
     ) -> Any:
-        """A request as the assistant alone, for calls that need no buyer."""
-        try:
-            response = self.session.request(
-                method, f"{self.base_url}{path}", headers=headers or {}, timeout=self.timeout,
-                **kwargs,
-            )  # fmt: skip
-        except requests.RequestException as error:
-            logger.warning("backend %s %s failed: %s", method, path, error)
-            raise BackendUnavailable(str(error)) from error
+        """One call; a write that timed out is sent once more with the same Idempotency-Key,
+        so a write the backend did commit is answered from its record instead of being
+        reported to the buyer as an outage."""
+        headers = headers or {}
+        attempts = 2 if method != "GET" and "Idempotency-Key" in headers else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.request(
+                    method,
+                    f"{self.base_url}{path}",
+                    headers=headers,
+                    timeout=self.timeout,
+                    **kwargs,
+                )
+                break
+            except requests.Timeout as error:
+                logger.warning("backend %s %s timed out (attempt %d)", method, path, attempt)
+                if attempt == attempts:
+                    raise BackendUnavailable(f"{method} {path}: timed out") from error
+            except requests.RequestException as error:
+                logger.warning("backend %s %s failed: %s", method, path, type(error).__name__)
+                raise BackendUnavailable(f"{method} {path}: {type(error).__name__}") from error
         if response.status_code >= 400:
             raise self._error(method, path, response)
         try:
@@ -516,18 +551,18 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
         *,
         channel: str,
         reason: str,
-        buyer: str | None,
+        buyer: Credential | None,
         idempotency_key: str,
     ) -> HandoffTicket:
         headers = {"Idempotency-Key": idempotency_key}
-        if buyer:
-            headers.update(credential_headers(buyer))
+        if buyer is not None:
+            headers.update(buyer.headers())
         body = {"conversation_id": conversation_id, "channel": channel, "reason": reason}
         data = self._service_request("POST", "/api/v1/handoff/tickets", json=body, headers=headers)
         return HandoffTicket.from_json(data)
 
     def active_handoff(self, conversation_id: str) -> HandoffTicket | None:
-        path = f"/api/v1/handoff/conversations/{quote(conversation_id, safe='')}/ticket"
+        path = f"/api/v1/handoff/conversations/{_segment(conversation_id)}/ticket"
         try:
             return HandoffTicket.from_json(self._service_request("GET", path))
         except NotFound:
@@ -535,41 +570,57 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
 
     # --- messaging channels ---
 
-    def request_link_code(self, account: str, email: str) -> None:
-        self._service_request("POST", "/api/v1/accounts/link-codes", json={"email": email},
-                              headers={"X-Channel-Account": account})  # fmt: skip
+    def request_link_code(self, account: Credential, email: str) -> None:
+        self._service_request(
+            "POST", "/api/v1/accounts/link-codes", json={"email": email}, headers=account.headers()
+        )
 
-    def link_account(self, account: str, code: str) -> LinkAttempt:
+    def link_account(self, account: Credential, code: str) -> LinkAttempt:
         try:
-            data = self._service_request("POST", "/api/v1/accounts/link", json={"code": code},
-                                         headers={"X-Channel-Account": account})  # fmt: skip
+            data = self._service_request(
+                "POST", "/api/v1/accounts/link", json={"code": code}, headers=account.headers()
+            )
         except Refused as error:
             if not error.problem.startswith("link-code"):
                 raise
-            return LinkAttempt(linked=False, problem=error.problem,
-                               attempts_left=error.attempts_left)  # fmt: skip
+            return LinkAttempt(
+                linked=False, problem=error.problem, attempts_left=error.attempts_left
+            )
         return LinkAttempt(linked=True, buyer_name=str(data.get("buyer_name") or ""))
 
-    def unlink_account(self, account: str) -> None:
+    def unlink_account(self, account: Credential) -> None:
         path = "/api/v1/accounts/link"
         try:
-            response = self.session.delete(f"{self.base_url}{path}", timeout=self.timeout,
-                                           headers={"X-Channel-Account": account})  # fmt: skip
+            response = self.session.delete(
+                f"{self.base_url}{path}", timeout=self.timeout, headers=account.headers()
+            )
         except requests.RequestException as error:
-            raise BackendUnavailable(str(error)) from error
+            raise BackendUnavailable(f"DELETE {path}: {type(error).__name__}") from error
         if response.status_code >= 400:
             raise self._error("DELETE", path, response)
 
     def add_evidence(
-        self, buyer: str, dispute_id: str, file: EvidenceFile, *, description: str,
+        self,
+        buyer: Credential,
+        dispute_id: str,
+        file: EvidenceFile,
+        *,
+        description: str,
         idempotency_key: str,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._request(
-            "POST", f"/api/v1/disputes/{quote(dispute_id, safe='')}/evidence", buyer,
+            "POST",
+            f"/api/v1/disputes/{_segment(dispute_id)}/evidence",
+            buyer,
             files={"file": (file.filename, file.content, file.content_type)},
             data={"description": description},
             headers={"Idempotency-Key": idempotency_key},
-        )  # fmt: skip
+        )
+
+
+def _segment(value: str) -> str:
+    """One path segment, whatever the id holds (an id typed by a buyer can hold anything)."""
+    return quote(str(value), safe="")
 
 
 _default_backend: DisputeBackend | None = None

@@ -5,9 +5,8 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
-import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -15,18 +14,25 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import (
-    CHANNEL_ACCOUNT_PREFIX,
+    CHANNEL_IDENTITY,
     BackendError,
     BackendUnavailable,
     BuyerNotIdentified,
     ChannelAccountNotLinked,
+    ChannelBackend,
+    Credential,
     DisputeBackend,
     default_backend,
+    default_channel_backend,
 )
+from actions.parsing import normalise_order_id, order_named_alone
 
 logger = logging.getLogger(__name__)
 
 CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (a metadata key, not a secret)
+# Metadata only a verified webhook writes (extensions/inbound.py): the channel's signed
+# identity of the user, and the files they sent.
+VERIFIED_KEY = "verified"
 # Messaging channels whose users are known by a linked channel account, not a chat token.
 LINKED_CHANNELS = frozenset({"telegram", "facebook"})
 
@@ -39,24 +45,6 @@ REASON_LABELS = {
     "not_received": "the item was not received",
 }
 
-# Words buyers use for each reason, for answers typed instead of clicked.
-REASON_WORDS = {
-    "damaged": ("damag", "broke", "crack", "smash", "shatter", "defect", "not work",
-                "doesnt work", "doesn't work", "dead", "faulty", "scratch", "torn", "leak",
-                "dent", "charge", "turn on", "stopped", "no sound", "burn"),
-    "not_as_described": ("describ", "photo", "picture", "quality", "different", "fake photo",
-                         "not like", "looks nothing", "cheap", "material", "size"),
-    "wrong_item": ("wrong", "another item", "not what i ordered", "different item",
-                   "colour", "color", "model"),
-    "counterfeit": ("counterfeit", "fake", "replica", "knock", "copy", "not original",
-                    "not genuine", "imitation"),
-    "missing_parts": ("missing", "incomplete", "only one", "parts", "not all", "without the",
-                      "no charger", "no cable", "empty"),
-    "not_received": ("not receiv", "never arriv", "didnt arriv", "didn't arriv", "not arriv",
-                     "never came", "never got", "lost", "haven't got", "havent got",
-                     "not delivered", "never delivered"),
-}  # fmt: skip
-
 
 def not_identified_response(error: BuyerNotIdentified) -> str:
     """What to tell a buyer the backend does not know: sign in, or link the account."""
@@ -66,13 +54,6 @@ def not_identified_response(error: BuyerNotIdentified) -> str:
 
 
 PERSON_PAYLOAD = "/request_human"
-
-# Every slot a dispute form fills: what "stop" or a handoff forgets.
-FORM_SLOTS = (
-    "order_id", "dispute_reason", "requested_outcome", "refund_amount", "with_return",
-    "dispute_description", "dispute_confirmed", "change_confirmed", "cancel_confirmed",
-    "dispute_blocked", "delivery_topic",
-)  # fmt: skip
 
 
 def offers_person(event: dict[str, Any]) -> bool:
@@ -99,6 +80,23 @@ def person_offered_before_message(tracker: Tracker) -> bool:
     return False
 
 
+def previous_answer(tracker: Tracker) -> set[str]:
+    """The responses (utter_* names) the bot sent just before the current message: what
+    the buyer is replying to."""
+    names: set[str] = set()
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                break
+            seen_user = True
+        elif seen_user and event.get("event") == "bot":
+            name = (event.get("metadata") or {}).get("utter_action")
+            if isinstance(name, str):
+                names.add(name)
+    return names
+
+
 def latest_intent(tracker: Tracker) -> str | None:
     """The intent of the latest message as classified (nlu_fallback included)."""
     intent = (tracker.latest_message or {}).get("intent") or {}
@@ -106,26 +104,51 @@ def latest_intent(tracker: Tracker) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def channel_account(tracker: Tracker) -> str | None:
-    """The channel account, e.g. "telegram:<user id>", of a Telegram or Messenger chat."""
-    channel = tracker.get_latest_input_channel()
-    if channel in LINKED_CHANNELS and tracker.sender_id:
-        return f"{channel}:{tracker.sender_id}"
-    return None
+def current_metadata(tracker: Tracker) -> dict[str, Any]:
+    """The metadata of the message being answered (never of an earlier one)."""
+    metadata = (tracker.latest_message or {}).get("metadata")
+    return metadata if isinstance(metadata, dict) else {}
 
 
-def buyer_credential(tracker: Tracker) -> str | None:
-    """The signed chat token of the conversation's most recent message carrying one; on
-    Telegram and Messenger, the channel account (the backend resolves its linked buyer)."""
-    for event in reversed(tracker.events):
-        if event.get("event") != "user":
-            continue
-        metadata = event.get("metadata") or {}
-        token = metadata.get(CHAT_TOKEN_KEY)
-        if isinstance(token, str) and token:
-            return token
-    account = channel_account(tracker)
-    return CHANNEL_ACCOUNT_PREFIX + account if account else None
+def verified_facts(tracker: Tracker) -> dict[str, Any]:
+    """What the channel verified about the current message (Telegram and Messenger only)."""
+    facts = current_metadata(tracker).get(VERIFIED_KEY)
+    if not isinstance(facts, dict) or facts.get("channel") not in LINKED_CHANNELS:
+        return {}
+    return facts
+
+
+def channel_identity(tracker: Tracker) -> Credential | None:
+    """The signed identity of a Telegram or Messenger user, from the current message."""
+    proof = verified_facts(tracker).get("identity")
+    if not isinstance(proof, str) or not proof:
+        return None
+    return Credential(proof, tracker.sender_id, kind=CHANNEL_IDENTITY)
+
+
+def buyer_credential(tracker: Tracker) -> Credential | None:
+    """What proves who the buyer is: the current message's chat token (web), or its
+    verified channel identity (Telegram, Messenger). Only the message being answered
+    counts: an earlier message's token proves nothing about who writes now."""
+    token = current_metadata(tracker).get(CHAT_TOKEN_KEY)
+    if isinstance(token, str) and token:
+        return Credential(token, tracker.sender_id)
+    return channel_identity(tracker)
+
+
+def order_meant(tracker: Tracker, backend: DisputeBackend, buyer: Credential) -> str | None:
+    """The order the current message names: its number, or the one product of the buyer's
+    it names ("why is my shoes dispute in mediation", "and the speeker?")."""
+    message = tracker.latest_message or {}
+    for entity in message.get("entities") or []:
+        if entity.get("entity") == "order_id":
+            found = normalise_order_id(entity.get("value"))
+            if found:
+                return found
+    text = message.get("text") or ""
+    if not text or text.startswith("/"):
+        return None
+    return order_named_alone(backend.orders(buyer), text)
 
 
 def idempotency_key(tracker: Tracker, *parts: object) -> str:
@@ -137,86 +160,6 @@ def idempotency_key(tracker: Tracker, *parts: object) -> str:
         turn = str(user_events[-1].get("timestamp") if user_events else "")
     material = "|".join([tracker.sender_id, turn, *map(str, parts)])
     return hashlib.sha256(material.encode()).hexdigest()
-
-
-def normalise_order_id(value: Any) -> str | None:
-    if value is None:
-        return None
-    digits = "".join(ch for ch in str(value) if ch.isdigit())
-    return digits if len(digits) == 16 else None
-
-
-_NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d{1,2})?(?!\d|[.,]\d)")
-
-
-def parse_amount(value: Any) -> Decimal | None:
-    """'12.50', '12,5', '$12', '15 dollars' -> Decimal; anything else -> None.
-
-    Two different numbers ("between 5 and 8", "3 or 4 euros") are no amount:
-    the buyer is asked for one.
-    """
-    if value is None:
-        return None
-    numbers = {n.replace(",", ".") for n in _NUMBER.findall(str(value))}
-    if len(numbers) != 1:
-        return None
-    try:
-        amount = Decimal(numbers.pop()).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        return None
-    return amount
-
-
-# Checked in this order: "never arrived" must not read as a damaged item, and
-# "fake" as counterfeit before "not as described".
-_REASON_ORDER = (
-    "not_received", "counterfeit", "missing_parts", "wrong_item", "damaged", "not_as_described",
-)  # fmt: skip
-
-
-def reason_from_text(text: str) -> str | None:
-    lowered = text.lower()
-    for reason in _REASON_ORDER:
-        if any(word in lowered for word in REASON_WORDS[reason]):
-            return reason
-    return None
-
-
-_NEGATION = (
-    r"\b(?:no need to|no(?!,)|not|never|without|don'?t|do not|won'?t|will not|can'?t|cannot"
-    r"|rather not)\b"
-)
-# "no, I keep it" says no to the question, not to keeping; so "no" negates only a return.
-_VERB_NEGATION = r"\b(?:not|never|don'?t|do not|won'?t|will not|can'?t|cannot)\b"
-_WITHIN_A_FEW_WORDS = r"(?:\W+\w+'?\w*){0,4}?\W+"
-_SEND_BACK = r"(?:return\w*|send\w*|ship\w*|post\w*|mail\w*)\b"
-# Ordered: the first pattern that matches decides; None means "not about the return".
-_RETURN_CHOICES = (
-    (re.compile(_VERB_NEGATION + _WITHIN_A_FEW_WORDS + r"keep", re.IGNORECASE), True),
-    (re.compile(r"\bkeep\w*\b", re.IGNORECASE), False),
-    (re.compile(_NEGATION + _WITHIN_A_FEW_WORDS + _SEND_BACK, re.IGNORECASE), False),
-    (re.compile(r"\b" + _SEND_BACK, re.IGNORECASE), True),
-)
-
-
-# Negative words that say yes: "no problem, I'll return it", "I don't mind sending it".
-_NOT_A_NEGATION = re.compile(
-    r"\b(?:no (?:problem|prob|worries|issue)s?|not a problem|(?:don'?t|do not) mind)\b",
-    re.IGNORECASE,
-)
-
-
-def return_choice_from_text(text: str) -> bool | None:
-    """Whether a typed answer sends the item back (True), keeps it (False), or says neither.
-
-    For answers typed instead of clicked at "Will you send the item back?":
-    "yes, I'll return them", "I'd rather keep it", "I won't ship it back".
-    """
-    text = _NOT_A_NEGATION.sub("fine", text)
-    for pattern, returns_item in _RETURN_CHOICES:
-        if pattern.search(text):
-            return returns_item
-    return None
 
 
 def format_date(value: str | None) -> str:
@@ -248,6 +191,19 @@ class UsesBackend:
         return self._backend
 
 
+class ChannelAware:
+    """Holds the channel backend, built lazily (the executor builds actions with no args)."""
+
+    def __init__(self, backend: ChannelBackend | None = None) -> None:
+        self._channel_backend = backend
+
+    @property
+    def channel_backend(self) -> ChannelBackend:
+        if self._channel_backend is None:
+            self._channel_backend = default_channel_backend()
+        return self._channel_backend
+
+
 class BackendAction(UsesBackend, Action, abc.ABC):
     """An action that talks to the backend on the buyer's behalf.
 
@@ -262,8 +218,14 @@ class BackendAction(UsesBackend, Action, abc.ABC):
 
     @abc.abstractmethod
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]: ...
+
+    def when_anonymous(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        """Nobody is signed in: what can be said without an account (by default, nothing
+        but the way to sign in)."""
+        dispatcher.utter_message(response="utter_sign_in_needed")
+        return []
 
     def on_unavailable(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
         dispatcher.utter_message(response="utter_backend_unavailable")
@@ -274,16 +236,14 @@ class BackendAction(UsesBackend, Action, abc.ABC):
     ) -> list[EventType]:
         buyer = buyer_credential(tracker)
         if not buyer:
-            dispatcher.utter_message(response="utter_sign_in_needed")
-            return []
+            return self.when_anonymous(dispatcher, tracker)
         try:
             return self.act(dispatcher, tracker, buyer)
         except ChannelAccountNotLinked:  # Telegram/Messenger: nobody until linked
             dispatcher.utter_message(response="utter_link_account_needed")
             return []
         except BuyerNotIdentified:
-            dispatcher.utter_message(response="utter_sign_in_needed")
-            return []
+            return self.when_anonymous(dispatcher, tracker)
         except BackendUnavailable as error:
             logger.warning("%s: backend unavailable: %s", self.name(), error)
             return self.on_unavailable(dispatcher, tracker)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -9,15 +10,16 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.backend_client import NotFound
+from actions.backend_client import Credential, NotFound, Order
 from actions.common import (
     BackendAction,
     UsesBackend,
+    buyer_credential,
     format_date,
     latest_intent,
-    normalise_order_id,
 )
-from actions.open_dispute import named_order_answer
+from actions.forms import named_order_answer, valid_order_id
+from actions.parsing import normalise_order_id
 
 
 class ValidateOrderLookupForm(UsesBackend, FormValidationAction):
@@ -31,6 +33,25 @@ class ValidateOrderLookupForm(UsesBackend, FormValidationAction):
     ) -> dict[str, Any]:
         return named_order_answer(self.backend, tracker)
 
+    def validate_order_id(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        return {"order_id": valid_order_id(slot_value, dispatcher)}  # None: asked again
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        # Nobody signed in: no order to ask for; the general advice follows.
+        return list(domain_slots) if buyer_credential(tracker) else []
+
 
 class ActionCheckDelivery(BackendAction):
     """Reads the order's shipping state and says what the buyer can do now."""
@@ -38,8 +59,20 @@ class ActionCheckDelivery(BackendAction):
     def name(self) -> str:
         return "action_check_delivery"
 
+    def when_anonymous(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        """The advice that needs no account, then the way to sign in for the order's own."""
+        customs = (
+            tracker.get_slot("delivery_topic") == "customs"
+            or latest_intent(tracker) == "package_in_customs"
+        )
+        dispatcher.utter_message(
+            response="utter_customs_general" if customs else "utter_not_received_general"
+        )
+        dispatcher.utter_message(response="utter_sign_in_to_check")
+        return [SlotSet("delivery_topic", None)]
+
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         order_id = normalise_order_id(tracker.get_slot("order_id"))
         done: list[EventType] = [SlotSet("dispute_blocked", None)]
@@ -50,6 +83,16 @@ class ActionCheckDelivery(BackendAction):
         except NotFound:
             dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
             return [SlotSet("order_id", None), *done]
+        self.tell_state(dispatcher, tracker, order)
+        return [
+            SlotSet("order_id", order.id),
+            SlotSet("delivery_topic", None),
+            SlotSet("last_topic", "delivery"),
+            *done,
+        ]
+
+    def tell_state(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> None:
+        """What the parcel's state means for the buyer, and what they can do now."""
         asked_about_customs = (latest_intent(tracker) == "package_in_customs") or (
             tracker.get_slot("delivery_topic") == "customs"
         )
@@ -85,12 +128,22 @@ class ActionCheckDelivery(BackendAction):
         else:
             if asked_about_customs:
                 dispatcher.utter_message(response="utter_customs_not_shown", order_id=order.id)
+            late = is_past(order.shipping_deadline)  # "on its way, promised by" a past date: no
             dispatcher.utter_message(
-                response="utter_in_transit",
+                response="utter_in_transit_late" if late else "utter_in_transit",
                 order_id=order.id,
                 tracking=order.tracking_number or "",
                 deadline=format_date(order.shipping_deadline),
                 window_ends=format_date(order.window.ends_at),
                 buttons=open_button,
             )
-        return [SlotSet("order_id", order.id), SlotSet("delivery_topic", None), *done]
+
+
+def is_past(moment: str | None) -> bool:
+    if not moment:
+        return False
+    try:
+        when = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return when < datetime.now(timezone.utc)

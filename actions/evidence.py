@@ -1,11 +1,16 @@
 """Photos and documents sent on Telegram or Messenger, attached to the buyer's dispute.
 
 The channel connectors (extensions/telegram.py, extensions/facebook.py) turn a message with
-a file into the intent `send_evidence` and put the file's description in the message
+a file into the intent `send_evidence` and describe the file in the message's verified
 metadata under `attachments`: `{"channel", "kind", "file_id" (Telegram) or "url"
 (Messenger), "file_name", "mime_type", "caption"}`. This action fetches the file from the
 platform and uploads it to the dispute in progress; with several, it asks which one first
 and keeps the files in the `pending_evidence` slot meanwhile.
+
+Only files the platform itself described count (docs/security.md): metadata a client
+wrote cannot name one, a file must come from the conversation's own channel, and it is
+fetched only from that platform's hosts (Telegram by file id through the Bot API,
+Messenger from its CDN), never from an address in the message.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import mimetypes
 import os
+import re
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -23,16 +29,16 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.accounts import ChannelAware
 from actions.backend_client import (
     BackendError,
     ChannelBackend,
+    Credential,
     DisputeBackend,
     EvidenceFile,
     NotFound,
     Refused,
 )
-from actions.common import BackendAction, idempotency_key
+from actions.common import BackendAction, ChannelAware, idempotency_key, verified_facts
 
 logger = logging.getLogger(__name__)
 
@@ -43,15 +49,71 @@ TELEGRAM_API = "https://api.telegram.org"
 Fetcher = Callable[[dict[str, Any]], EvidenceFile]
 
 
-def _get(url: str) -> bytes:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError("only http(s) downloads")
+TELEGRAM_FILE_ID = re.compile(r"^[A-Za-z0-9_\-]{1,256}$")
+# Where Messenger serves the files users send (its CDN), besides the Graph API's own host.
+FACEBOOK_FILE_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com")
+
+
+class NotAllowed(ValueError):
+    """A file address outside the platform's own hosts."""
+
+
+def _facebook_host_allowed(url: str) -> bool:
+    parts = urllib.parse.urlsplit(url)
+    graph = urllib.parse.urlsplit(
+        os.environ.get("FACEBOOK_API_URL") or "https://graph.facebook.com"
+    )
+    if parts.scheme == graph.scheme and parts.netloc == graph.netloc:
+        return True  # the Graph API's host (in tests, the fake platform on loopback)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" and host.endswith(FACEBOOK_FILE_HOSTS)
+
+
+class _SameRules(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to an address the same rule allows."""
+
+    def __init__(self, allowed: Callable[[str], bool]) -> None:
+        self.allowed = allowed
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        if not self.allowed(newurl):
+            raise NotAllowed("redirected outside the platform's hosts")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _get(url: str, allowed: Callable[[str], bool]) -> bytes:
+    if not allowed(url):
+        raise NotAllowed("not one of the platform's hosts")
+    opener = urllib.request.build_opener(_SameRules(allowed))
     request = urllib.request.Request(url, headers={"User-Agent": "dispute-assistant"})  # noqa: S310
-    with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response:  # noqa: S310
+    with opener.open(request, timeout=DOWNLOAD_TIMEOUT) as response:
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > MAX_BYTES:
+            raise ValueError("file larger than 10 MB")
         data: bytes = response.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise ValueError("file larger than 10 MB")
     return data
+
+
+def _telegram_file(file_id: str) -> tuple[bytes, str]:
+    """A file by its id, through the Bot API: getFile, then the file's path."""
+    if not TELEGRAM_FILE_ID.match(file_id):
+        raise ValueError("not a Telegram file id")
+    base = (os.environ.get("TELEGRAM_API_URL") or TELEGRAM_API).rstrip("/")
+
+    def allowed(url: str) -> bool:
+        return url.startswith(base + "/")
+
+    token = os.environ.get("TELEGRAM_BOT_TOKEN", "")
+    query = urllib.parse.urlencode({"file_id": file_id})
+    answer = json.loads(_get(f"{base}/bot{token}/getFile?{query}", allowed))
+    path = str((answer.get("result") or {}).get("file_path") or "")
+    if not answer.get("ok") or not path or ".." in path.split("/"):
+        raise ValueError("getFile refused")
+    return _get(f"{base}/file/bot{token}/{urllib.parse.quote(path)}", allowed), path
 
 
 def fetch_from_platform(attachment: dict[str, Any]) -> EvidenceFile:
@@ -59,20 +121,11 @@ def fetch_from_platform(attachment: dict[str, Any]) -> EvidenceFile:
     channel = attachment.get("channel")
     name = str(attachment.get("file_name") or "")
     if channel == "telegram":
-        base = (os.environ.get("TELEGRAM_API_URL") or TELEGRAM_API).rstrip("/")
-        token = os.environ.get("TELEGRAM_BOT_TOKEN", "")
-        query = urllib.parse.urlencode({"file_id": str(attachment.get("file_id", ""))})
-        answer = json.loads(_get(f"{base}/bot{token}/getFile?{query}"))
-        path = str((answer.get("result") or {}).get("file_path") or "")
-        if not answer.get("ok") or not path:
-            raise ValueError(f"getFile refused: {answer.get('description')}")
-        content = _get(f"{base}/file/bot{token}/{path}")
+        content, path = _telegram_file(str(attachment.get("file_id") or ""))
         name = name or path.rsplit("/", 1)[-1]
     elif channel == "facebook":
         url = str(attachment.get("url") or "")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError("attachment without a URL")
-        content = _get(url)
+        content = _get(url, _facebook_host_allowed)
         name = name or urllib.parse.urlparse(url).path.rsplit("/", 1)[-1]
     else:
         raise ValueError(f"no files on channel {channel!r}")
@@ -84,12 +137,16 @@ def fetch_from_platform(attachment: dict[str, Any]) -> EvidenceFile:
 
 
 def attachments_of(tracker: Tracker) -> list[dict[str, Any]]:
-    metadata = (tracker.latest_message or {}).get("metadata") or {}
-    found = metadata.get("attachments")
-    if isinstance(found, list) and found:
-        return [a for a in found if isinstance(a, dict)]
-    pending = tracker.get_slot("pending_evidence")
-    return [a for a in pending if isinstance(a, dict)] if isinstance(pending, list) else []
+    """The files of the current message, as its channel verified them, or those kept
+    while the buyer chose a dispute; only ever files of this conversation's channel."""
+    facts = verified_facts(tracker)
+    found = facts.get("attachments")
+    if not (isinstance(found, list) and found):
+        found = tracker.get_slot("pending_evidence")
+    channel = tracker.sender_id.split(":", 1)[0] if ":" in tracker.sender_id else None
+    if not isinstance(found, list) or channel is None:
+        return []
+    return [a for a in found if isinstance(a, dict) and a.get("channel") == channel]
 
 
 class ActionAttachEvidence(ChannelAware, BackendAction):
@@ -107,7 +164,7 @@ class ActionAttachEvidence(ChannelAware, BackendAction):
         return "action_attach_evidence"
 
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         files = attachments_of(tracker)
         if not files:
@@ -123,9 +180,13 @@ class ActionAttachEvidence(ChannelAware, BackendAction):
         if dispute is None and len(in_progress) == 1:
             dispute = in_progress[0]
         if dispute is None:
-            buttons = [{"title": f"{d.id} (order {d.order_id[-4:]})",
-                        "payload": f'/send_evidence{{"evidence_dispute_id":"{d.id}"}}'}
-                       for d in in_progress[:3]]  # fmt: skip
+            buttons = [
+                {
+                    "title": f"{d.id} (order {d.order_id[-4:]})",
+                    "payload": f'/send_evidence{{"evidence_dispute_id":"{d.id}"}}',
+                }
+                for d in in_progress[:3]
+            ]
             dispatcher.utter_message(response="utter_ask_evidence_dispute", buttons=buttons)
             return [SlotSet("pending_evidence", files), SlotSet("evidence_dispute_id", None)]
         added = 0
@@ -137,10 +198,12 @@ class ActionAttachEvidence(ChannelAware, BackendAction):
                 continue
             try:
                 self.channel_backend.add_evidence(
-                    buyer, dispute.id, file,
+                    buyer,
+                    dispute.id,
+                    file,
                     description=str(attachment.get("caption") or "Sent in the chat"),
                     idempotency_key=idempotency_key(tracker, "evidence", dispute.id, index),
-                )  # fmt: skip
+                )
             except (Refused, NotFound) as error:
                 logger.info("evidence for %s refused: %s", dispute.id, error)
                 continue
@@ -148,8 +211,9 @@ class ActionAttachEvidence(ChannelAware, BackendAction):
                 raise
             added += 1
         if added:
-            dispatcher.utter_message(response="utter_evidence_added", count=added,
-                                     dispute_id=dispute.id)  # fmt: skip
+            dispatcher.utter_message(
+                response="utter_evidence_added", count=added, dispute_id=dispute.id
+            )
         else:
             dispatcher.utter_message(response="utter_evidence_not_added", dispute_id=dispute.id)
         return reset

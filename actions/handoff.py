@@ -37,10 +37,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_REASON = "user_request"
 LISTEN = ActionExecuted("action_listen")
-# Channels the console cannot answer on: buyers there get the phone number and the social
-# accounts instead of a queue no one could answer from. None since extensions/telegram.py
-# and extensions/facebook.py deliver the console's replies (`output_channel=latest`).
-CHANNELS_WITHOUT_OPERATOR_REPLIES: frozenset[str] = frozenset()
 
 
 class HandoffAware(UsesBackend, Action, abc.ABC):
@@ -55,8 +51,9 @@ class HandoffAware(UsesBackend, Action, abc.ABC):
         try:
             return self.backend.active_handoff(tracker.sender_id)
         except BackendError as error:
-            logger.warning("%s: cannot check the handoff of %s: %s",
-                           self.name(), tracker.sender_id, error)  # fmt: skip
+            logger.warning(
+                "%s: cannot check the handoff of %s: %s", self.name(), tracker.sender_id, error
+            )
             return None
 
 
@@ -77,9 +74,6 @@ class ActionRequestHandoff(HandoffAware):
     ) -> list[EventType]:
         reason = tracker.get_slot("handoff_reason") or DEFAULT_REASON
         channel = tracker.get_latest_input_channel() or "unknown"
-        if channel in CHANNELS_WITHOUT_OPERATOR_REPLIES:
-            dispatcher.utter_message(response="utter_handoff_contact_options")
-            return [SlotSet("handoff_reason", None)]
         try:
             ticket = self.backend.request_handoff(
                 tracker.sender_id,
@@ -94,8 +88,14 @@ class ActionRequestHandoff(HandoffAware):
             # It said what to do instead: nothing more this turn (an event alone
             # would not stop Rasa predicting; a follow-up action_listen does).
             return [FollowupAction("action_listen")]
-        logger.info("handoff %s for %s: %s, %s, position %s", ticket.ticket_id,
-                    tracker.sender_id, reason, ticket.state, ticket.position)  # fmt: skip
+        logger.info(
+            "handoff %s for %s: %s, %s, position %s",
+            ticket.ticket_id,
+            tracker.sender_id,
+            reason,
+            ticket.state,
+            ticket.position,
+        )
         announce(dispatcher, ticket)
         # action_listen closes the turn, as Rasa would after the action: the buyer's messages
         # logged during the pause then read as new turns when the bot takes over again.
@@ -105,18 +105,24 @@ class ActionRequestHandoff(HandoffAware):
 def announce(dispatcher: CollectingDispatcher, ticket: HandoffTicket) -> None:
     """Tell the buyer where they stand: queued, nobody online, or already waiting."""
     if ticket.state == "assigned":
-        dispatcher.utter_message(response="utter_handoff_operator_joined",
-                                 operator=ticket.operator_name or "Someone")  # fmt: skip
+        dispatcher.utter_message(
+            response="utter_handoff_operator_joined", operator=ticket.operator_name or "Someone"
+        )
     elif not ticket.created:
-        dispatcher.utter_message(response="utter_handoff_already_waiting",
-                                 position=ticket.position or 1)  # fmt: skip
+        dispatcher.utter_message(
+            response="utter_handoff_already_waiting", position=ticket.position or 1
+        )
     elif ticket.operators_online == 0:
         # The backend always says when (a setting) if no one is online.
-        dispatcher.utter_message(response="utter_handoff_no_operators",
-                                 expected_when=ticket.expected_when)  # fmt: skip
+        dispatcher.utter_message(
+            response="utter_handoff_no_operators", expected_when=ticket.expected_when
+        )
     else:
-        dispatcher.utter_message(response="utter_handoff_queued", position=ticket.position or 1,
-                                 wait_minutes=ticket.estimated_wait_minutes)  # fmt: skip
+        dispatcher.utter_message(
+            response="utter_handoff_queued",
+            position=ticket.position or 1,
+            wait_minutes=ticket.estimated_wait_minutes,
+        )
 
 
 class ActionSessionStart(HandoffAware):
@@ -165,6 +171,7 @@ class ActionRestart(HandoffAware):
             return [Restarted()]
         logger.info("restart of %s during a handoff: still paused", tracker.sender_id)
         if ticket.state == "waiting":
-            dispatcher.utter_message(response="utter_handoff_already_waiting",
-                                     position=ticket.position or 1)  # fmt: skip
+            dispatcher.utter_message(
+                response="utter_handoff_already_waiting", position=ticket.position or 1
+            )
         return [Restarted(), ConversationPaused(), LISTEN]

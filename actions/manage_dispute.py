@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import abc
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -13,6 +15,7 @@ from rasa_sdk.types import DomainDict
 from actions.backend_client import (
     BackendError,
     Conflict,
+    Credential,
     Dispute,
     Order,
     Refused,
@@ -23,58 +26,22 @@ from actions.common import (
     format_date,
     format_money,
     idempotency_key,
-    normalise_order_id,
-    parse_amount,
+    order_meant,
 )
-from actions.open_dispute import ValidateDisputeForm, order_check_failed
+from actions.dispute_text import describe, describe_detail
+from actions.forms import (
+    DisputeFormValidation,
+    RefundProposal,
+    form_slots,
+    order_check_failed,
+    valid_order_id,
+)
+from actions.parsing import order_named_alone, parse_amount
 
 logger = logging.getLogger(__name__)
 
-CHANGE_FORM_SLOTS = (
-    "order_id", "requested_outcome", "refund_amount", "with_return", "change_confirmed",
-    "dispute_blocked",
-)  # fmt: skip
-CANCEL_FORM_SLOTS = ("order_id", "cancel_confirmed", "dispute_blocked")
-
-RESOLUTION_WORDS = {
-    "agreement": "agreed with the seller",
-    "platform_decision": "decided by our team",
-    "cancellation": "cancelled",
-    "timeout": "closed when a deadline passed",
-}
-
-
-def describe_resolution(dispute: Dispute) -> str:
-    resolution = dispute.resolution or {}
-    how = RESOLUTION_WORDS.get(str(resolution.get("method") or resolution.get("how") or ""), "")
-    if resolution.get("outcome") == "cancelled" or how == "cancelled":
-        return "cancelled"
-    amount = resolution.get("refund_amount")
-    currency = resolution.get("currency") or dispute.currency
-    parts = []
-    if amount not in (None, "0", "0.00"):
-        parts.append(f"refund of {amount} {currency}".strip())
-    elif amount is not None:
-        parts.append("no refund")
-    if resolution.get("with_return") is True:
-        parts.append("with the item returned")
-    elif resolution.get("with_return") is False and parts and parts[0] != "no refund":
-        parts.append("without return")
-    if how:
-        parts.append(f"({how})")
-    return " ".join(parts) or "closed"
-
-
-def describe(dispute: Dispute) -> str:
-    if dispute.in_progress:
-        stage = "mediation by our team" if dispute.state == "mediation" else "negotiation"
-        deadline = dispute.deadlines.get("negotiation_ends_at")
-        if dispute.state != "mediation" and deadline:
-            stage += f", our team steps in after {format_date(deadline)} without agreement"
-        return f"{dispute.id} (order {dispute.order_id}): Dispute in progress, {stage}."
-    return (
-        f"{dispute.id} (order {dispute.order_id}): Dispute ended, {describe_resolution(dispute)}."
-    )
+CHANGE_FORM_SLOTS = form_slots("dispute_change_form")
+CANCEL_FORM_SLOTS = form_slots("dispute_cancel_form")
 
 
 def find_dispute(disputes: list[Dispute], order_id: str | None) -> Dispute | None:
@@ -91,62 +58,89 @@ class ActionCheckDisputeStatus(BackendAction):
         return "action_check_dispute_status"
 
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
-        order_id = normalise_order_id(tracker.get_slot("order_id"))
-        mentioned = any(
-            e.get("entity") == "order_id"
-            for e in (tracker.latest_message or {}).get("entities", [])
-        )
         disputes = self.backend.disputes(buyer)
-        if order_id and mentioned:
+        topic: list[EventType] = [SlotSet("last_topic", "status")]
+        order_id = order_meant(tracker, self.backend, buyer)
+        if order_id:
             chosen = find_dispute(disputes, order_id)
             if chosen is None:
                 dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
-                return []
-            dispatcher.utter_message(response="utter_dispute_status", details=describe(chosen))
-            return [SlotSet("order_id", order_id)]
+                return topic
+            details = describe_detail(chosen)
+            dispatcher.utter_message(response="utter_dispute_status", details=details)
+            return [SlotSet("order_id", order_id), *topic]
         if not disputes:
             dispatcher.utter_message(response="utter_no_disputes")
-            return []
-        ordered = sorted(disputes, key=lambda d: not d.in_progress)[:6]
-        lines = "\n".join(f"• {describe(d)}" for d in ordered)
-        dispatcher.utter_message(response="utter_dispute_list", details=lines)
-        return []
+        elif len(disputes) == 1:
+            dispatcher.utter_message(
+                response="utter_dispute_status", details=describe_detail(disputes[0])
+            )
+        else:
+            ordered = sorted(disputes, key=lambda d: not d.in_progress)[:6]
+            lines = "\n".join(f"• {describe(d)}" for d in ordered)
+            dispatcher.utter_message(response="utter_dispute_list", details=lines)
+        if self.backend.me(buyer).under_review:
+            dispatcher.utter_message(response="utter_account_review_status")
+        return topic
 
 
-class ValidateDisputeChangeForm(ValidateDisputeForm):
-    """R4: the dispute to change must be in progress; amounts as when opening."""
+class DisputeInProgress(DisputeFormValidation, abc.ABC):
+    """The change and cancel forms: the dispute must be in progress (R4, R6). When the
+    form starts with no order number, the dispute is the one the buyer's product names,
+    else the only one in progress."""
 
-    # The cancel form's confirmation names the order itself.
+    # Does the form say which dispute it picked? The cancel form's confirmation names
+    # the order itself, so it does not.
     names_the_dispute_picked = True
-
-    def name(self) -> str:
-        return "validate_dispute_change_form"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        # No dispute named: with none in progress there is nothing to ask, and
-        # with one there is nothing to choose (the confirmation names it).
-        in_progress = self._disputes_to_choose_from(tracker)
-        if in_progress == []:
-            dispatcher.utter_message(response="utter_no_dispute_in_progress")
-            return [SlotSet("dispute_blocked", "no_dispute_in_progress"),
-                    SlotSet("requested_slot", None)]  # fmt: skip
-        if in_progress is not None and len(in_progress) == 1:
-            only = in_progress[0]
-            if self.names_the_dispute_picked:
-                dispatcher.utter_message(
-                    response="utter_your_one_dispute", order_id=only.id, title=only.title
-                )
-            tracker.add_slots([SlotSet("order_id", only.id)])
+        picked = self._dispute_picked(dispatcher, tracker)
+        if picked is not None:
+            return picked
         return await super().run(dispatcher, tracker, domain)
 
-    def _disputes_to_choose_from(self, tracker: Tracker) -> list[Order] | None:
-        """The orders with a dispute in progress, when the form starts with none
-        named; None when there is no choice to make or the backend cannot say
-        (the question's action then explains what went wrong)."""
+    def _dispute_picked(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> list[EventType] | None:
+        """When the form starts with no order number: the dispute the buyer's product names
+        ("lower my refund on the speaker"), else the only one in progress. A product named
+        whose dispute cannot be changed is said so, never swapped for another dispute.
+        Events that end the form, or None to carry on (with `order_id` added if picked)."""
+        orders = self._orders_at_start(tracker)
+        if orders is None:
+            return None
+        in_progress = [o for o in orders if o.active_dispute_id]
+        text = (tracker.latest_message or {}).get("text") or ""
+        named = order_named_alone(orders, text)
+        if named and named not in {o.id for o in in_progress}:
+            result = validate_dispute_in_progress(self, named, dispatcher, tracker)
+            return [SlotSet(k, v) for k, v in result.items()] + (
+                [SlotSet("requested_slot", None)] if result.get("dispute_blocked") else []
+            )
+        if not in_progress:
+            dispatcher.utter_message(response="utter_no_dispute_in_progress")
+            return [
+                SlotSet("dispute_blocked", "no_dispute_in_progress"),
+                SlotSet("requested_slot", None),
+            ]
+        if named is None and len(in_progress) == 1:
+            named = in_progress[0].id
+            if self.names_the_dispute_picked:
+                dispatcher.utter_message(
+                    response="utter_your_one_dispute", order_id=named, title=in_progress[0].title
+                )
+        if named:
+            tracker.add_slots([SlotSet("order_id", named)])
+        return None
+
+    def _orders_at_start(self, tracker: Tracker) -> list[Order] | None:
+        """The buyer's orders when the form starts with no order named; None when there is
+        no choice to make or the backend cannot say (the question's action then explains
+        what went wrong)."""
         if (
             tracker.get_slot("requested_slot") is not None
             or tracker.get_slot("order_id")
@@ -154,23 +148,9 @@ class ValidateDisputeChangeForm(ValidateDisputeForm):
         ):
             return None
         try:
-            return [o for o in self.backend.orders(self._buyer(tracker)) if o.active_dispute_id]
+            return self.backend.orders(self._buyer(tracker))
         except BackendError:
             return None
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        if tracker.get_slot("dispute_blocked"):
-            return []
-        slots = list(domain_slots)
-        if tracker.get_slot("requested_outcome") == "full_refund":
-            slots.remove("refund_amount")
-        return slots
 
     def validate_order_id(
         self,
@@ -182,31 +162,30 @@ class ValidateDisputeChangeForm(ValidateDisputeForm):
         return validate_dispute_in_progress(self, slot_value, dispatcher, tracker)
 
 
-class ValidateDisputeCancelForm(ValidateDisputeChangeForm):
+class ValidateDisputeChangeForm(DisputeInProgress, RefundProposal):
+    """R4: a new proposal on a dispute in progress; amounts as when opening."""
+
+    def name(self) -> str:
+        return "validate_dispute_change_form"
+
+
+class ValidateDisputeCancelForm(DisputeInProgress):
+    """R6: cancelling a dispute in progress."""
+
     names_the_dispute_picked = False
 
     def name(self) -> str:
         return "validate_dispute_cancel_form"
 
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        return [] if tracker.get_slot("dispute_blocked") else list(domain_slots)
-
 
 def validate_dispute_in_progress(
-    form: ValidateDisputeForm,
+    form: DisputeFormValidation,
     slot_value: Any,
     dispatcher: CollectingDispatcher,
     tracker: Tracker,
 ) -> dict[str, Any]:
-    order_id = normalise_order_id(slot_value)
+    order_id = valid_order_id(slot_value, dispatcher)
     if order_id is None:
-        dispatcher.utter_message(response="utter_order_id_invalid")
         return {"order_id": None}
     buyer = buyer_credential(tracker)
     if not buyer:
@@ -231,7 +210,7 @@ class ActionAskChangeConfirmed(BackendAction):
         return "action_ask_change_confirmed"
 
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         order = self.backend.order(buyer, tracker.get_slot("order_id"))
         amount = parse_amount(tracker.get_slot("refund_amount")) or order.amount
@@ -248,6 +227,44 @@ class ActionAskChangeConfirmed(BackendAction):
         return []
 
 
+def not_confirmed(
+    dispatcher: CollectingDispatcher, tracker: Tracker, *, confirmed: str, not_done: str
+) -> bool:
+    """Did the form end without the buyer's yes? Blocked (the form said why) or declined
+    (said here with `not_done`)."""
+    if tracker.get_slot("dispute_blocked"):
+        return True
+    if not tracker.get_slot(confirmed):
+        dispatcher.utter_message(response=not_done)
+        return True
+    return False
+
+
+def dispute_in_progress(
+    action: BackendAction, dispatcher: CollectingDispatcher, buyer: Credential, order_id: str
+) -> Dispute | None:
+    """The order's dispute in progress, or None, said."""
+    dispute = find_dispute(action.backend.disputes(buyer, order_id=order_id), order_id)
+    if dispute is None or not dispute.in_progress:
+        dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
+        return None
+    return dispute
+
+
+def unless_refused(
+    dispatcher: CollectingDispatcher, change: Callable[[], Dispute]
+) -> Dispute | None:
+    """The dispute as the backend changed it, or None when it refused, said: changed by
+    someone else meanwhile, or against the rules."""
+    try:
+        return change()
+    except Conflict:
+        dispatcher.utter_message(response="utter_dispute_changed_meanwhile")
+    except Refused as error:
+        dispatcher.utter_message(response="utter_dispute_refused", reason=error.detail)
+    return None
+
+
 class ActionModifyDispute(BackendAction):
     """Submits the change form (R4): a new buyer proposal on the dispute."""
 
@@ -255,40 +272,38 @@ class ActionModifyDispute(BackendAction):
         return "action_modify_dispute"
 
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         reset = [SlotSet(slot, None) for slot in CHANGE_FORM_SLOTS]
-        if tracker.get_slot("dispute_blocked"):
-            return reset
-        if not tracker.get_slot("change_confirmed"):
-            dispatcher.utter_message(response="utter_dispute_not_changed")
+        if not_confirmed(
+            dispatcher, tracker, confirmed="change_confirmed", not_done="utter_dispute_not_changed"
+        ):
             return reset
         order_id = tracker.get_slot("order_id")
         order = self.backend.order(buyer, order_id)
-        dispute = find_dispute(self.backend.disputes(buyer, order_id=order_id), order_id)
-        if dispute is None or not dispute.in_progress:
-            dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
+        dispute = dispute_in_progress(self, dispatcher, buyer, order_id)
+        if dispute is None:
             return reset
         amount = parse_amount(tracker.get_slot("refund_amount")) or order.amount
         if tracker.get_slot("requested_outcome") == "full_refund":
             amount = order.amount
-        try:
-            changed = self.backend.modify_proposal(
-                buyer, dispute.id, version=dispute.version, refund_amount=amount,
+        changed = unless_refused(
+            dispatcher,
+            lambda: self.backend.modify_proposal(
+                buyer,
+                dispute.id,
+                version=dispute.version,
+                refund_amount=amount,
                 with_return=bool(tracker.get_slot("with_return")),
                 idempotency_key=idempotency_key(tracker, "modify", dispute.id, amount),
-            )  # fmt: skip
-        except Conflict:
-            dispatcher.utter_message(response="utter_dispute_changed_meanwhile")
-            return reset
-        except Refused as error:
-            dispatcher.utter_message(response="utter_dispute_refused", reason=error.detail)
-            return reset
-        dispatcher.utter_message(
-            response="utter_dispute_modified",
-            dispute_id=changed.id,
-            amount=format_money(amount, order.currency),
+            ),
         )
+        if changed is not None:
+            dispatcher.utter_message(
+                response="utter_dispute_modified",
+                dispute_id=changed.id,
+                amount=format_money(amount, order.currency),
+            )
         return reset
 
 
@@ -299,7 +314,7 @@ class ActionAskCancelConfirmed(BackendAction):
         return "action_ask_cancel_confirmed"
 
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         order = self.backend.order(buyer, tracker.get_slot("order_id"))
         dispatcher.utter_message(
@@ -315,36 +330,36 @@ class ActionCancelDispute(BackendAction):
         return "action_cancel_dispute"
 
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         reset = [SlotSet(slot, None) for slot in CANCEL_FORM_SLOTS]
-        if tracker.get_slot("dispute_blocked"):
-            return reset
-        if not tracker.get_slot("cancel_confirmed"):
-            dispatcher.utter_message(response="utter_dispute_not_cancelled")
+        if not_confirmed(
+            dispatcher,
+            tracker,
+            confirmed="cancel_confirmed",
+            not_done="utter_dispute_not_cancelled",
+        ):
             return reset
         order_id = tracker.get_slot("order_id")
-        dispute = find_dispute(self.backend.disputes(buyer, order_id=order_id), order_id)
-        if dispute is None or not dispute.in_progress:
-            dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
+        dispute = dispute_in_progress(self, dispatcher, buyer, order_id)
+        if dispute is None:
             return reset
-        try:
-            self.backend.cancel_dispute(
-                buyer, dispute.id, version=dispute.version,
+        cancelled = unless_refused(
+            dispatcher,
+            lambda: self.backend.cancel_dispute(
+                buyer,
+                dispute.id,
+                version=dispute.version,
                 idempotency_key=idempotency_key(tracker, "cancel", dispute.id),
-            )  # fmt: skip
-        except Conflict:
-            dispatcher.utter_message(response="utter_dispute_changed_meanwhile")
-            return reset
-        except Refused as error:
-            dispatcher.utter_message(response="utter_dispute_refused", reason=error.detail)
-            return reset
-        order = self.backend.order(buyer, order_id)
-        dispatcher.utter_message(
-            response="utter_dispute_cancelled",
-            dispute_id=dispute.id,
-            window_ends=format_date(order.window.ends_at),
+            ),
         )
+        if cancelled is not None:
+            order = self.backend.order(buyer, order_id)
+            dispatcher.utter_message(
+                response="utter_dispute_cancelled",
+                dispute_id=dispute.id,
+                window_ends=format_date(order.window.ends_at),
+            )
         return reset
 
 
@@ -354,8 +369,12 @@ class ActionExplainEvidence(BackendAction):
     def name(self) -> str:
         return "action_explain_evidence"
 
+    def when_anonymous(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        dispatcher.utter_message(response="utter_evidence_general")
+        return super().when_anonymous(dispatcher, tracker)
+
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         in_progress = [d for d in self.backend.disputes(buyer) if d.in_progress]
         if not in_progress:

@@ -18,6 +18,8 @@ from sanic import Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from extensions import redaction
+
 logger = logging.getLogger(__name__)
 OPEN_PATHS = frozenset({"/health"})
 
@@ -50,6 +52,7 @@ def main() -> None:
         level=os.environ.get("LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    redaction.install_record_factory()  # no token or secret in any line (docs/security.md)
     app = build_app(os.environ.get("ACTION_SERVER_TOKEN", ""))
     app.run(host=args.host, port=args.port, workers=1, access_log=False)
 

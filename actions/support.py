@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import (
+    ActionExecuted,
+    EventType,
+    FollowupAction,
+    SlotSet,
+    UserUtteranceReverted,
+)
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.backend_client import BackendError, Credential
 from actions.common import (
-    FORM_SLOTS,
     BackendAction,
+    UsesBackend,
+    buyer_credential,
     latest_intent,
+    order_meant,
     person_offered_before_message,
+    previous_answer,
 )
-from actions.manage_dispute import describe
+from actions.dispute_text import describe, describe_detail
+from actions.forms import FORM_SLOTS
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +39,62 @@ SUGGESTIONS = [
     {"title": "Refund problem", "payload": "/refund_problem"},
 ]
 
+# Two-stage fallback: a message the NLU could not settle on, but whose likely meanings
+# are things the bot does, gets them offered by name ("Did you mean: ...?") before any
+# "please rephrase". These are the meanings a buyer can be asked about, with their titles.
+MEANINGS = {
+    "open_dispute": "Open a dispute",
+    "modify_dispute": "Change my refund request",
+    "cancel_dispute": "Cancel a dispute",
+    "check_dispute_status": "Check my disputes",
+    "report_not_received": "Package not received",
+    "package_in_customs": "Parcel held in customs",
+    "upload_evidence": "Add photos or evidence",
+    "refund_problem": "A refund problem",
+    "request_human": "Talk to a person",
+    "contact_seller": "Contact the seller",
+    "request_replacement": "Get a replacement",
+    "ask_dispute_deadline": "Deadlines of a dispute",
+    "ask_how_disputes_work": "How disputes work",
+    "expired_period_help": "My protection period is over",
+    "link_account": "Link my account",
+    "list_orders": "Show my orders",
+}
+# Below this the classifier's guess is noise (the fallback's threshold is 0.4): such a
+# message is asked to be put in other words, with the usual menu.
+GUESS_FLOOR = 0.15
+# What of the message travels with the guess, so a click keeps what was said.
+GUESS_ENTITIES = ("order_id", "amount", "currency", "dispute_reason", "requested_outcome")
+
+
+def likely_meanings(tracker: Tracker) -> list[str]:
+    """The one or two intents the latest message most likely meant, when the NLU could
+    not choose (nlu_fallback) and they are meanings a buyer can be offered by name."""
+    message = tracker.latest_message or {}
+    if (message.get("intent") or {}).get("name") != "nlu_fallback":
+        return []
+    ranking = [r for r in message.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+    best = [r for r in ranking[:2] if (r.get("confidence") or 0.0) >= GUESS_FLOOR]
+    if not best or best[0].get("name") not in MEANINGS:
+        return []
+    return [str(r["name"]) for r in best if r.get("name") in MEANINGS]
+
+
+def guess_buttons(
+    tracker: Tracker, intents: list[str], order_id: str | None
+) -> list[dict[str, str]]:
+    """One button per guess; its payload carries the message's entities (and the order
+    it named by product), so choosing it is the message, understood."""
+    said = {
+        e["entity"]: e.get("value")
+        for e in (tracker.latest_message or {}).get("entities") or []
+        if e.get("entity") in GUESS_ENTITIES and isinstance(e.get("value"), str)
+    }
+    if order_id:
+        said["order_id"] = order_id
+    carried = json.dumps(said, separators=(",", ":")) if said else ""
+    return [{"title": MEANINGS[name], "payload": f"/{name}{carried}"} for name in intents]
+
 
 class ActionRefundProblem(BackendAction):
     """R7: an ended dispute whose refund is missing or wrong goes to a person at once."""
@@ -34,10 +103,24 @@ class ActionRefundProblem(BackendAction):
         return "action_refund_problem"
 
     def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: str
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
-        ended = [d for d in self.backend.disputes(buyer) if not d.in_progress]
+        disputes = self.backend.disputes(buyer)
+        named = order_meant(tracker, self.backend, buyer)
+        if named:
+            disputes = [d for d in disputes if d.order_id == named]
+            if not disputes:
+                dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=named)
+                return []
+        ended = [d for d in disputes if not d.in_progress]
         refunded = [d for d in ended if d.resolution.get("refund_amount") not in (None, "0.00")]
+        if not refunded and (named or any(d.in_progress for d in disputes)):
+            # Nothing refunded yet to chase: say where each dispute stands instead.
+            lines = "\n".join(f"• {describe_detail(d)}" for d in disputes[:4])
+            dispatcher.utter_message(response="utter_refund_not_due", details=lines)
+            if any(d.in_progress for d in disputes):
+                dispatcher.utter_message(response="utter_refund_paid_when")
+            return [SlotSet("last_topic", "refund")]
         if refunded:
             lines = "\n".join(f"• {describe(d)}" for d in refunded[:4])
             dispatcher.utter_message(response="utter_refund_problem_found", details=lines)
@@ -45,6 +128,10 @@ class ActionRefundProblem(BackendAction):
             dispatcher.utter_message(response="utter_refund_problem_none_found")
         dispatcher.utter_message(response="utter_refund_problem_evidence")
         return [SlotSet("handoff_reason", "refund_problem")]
+
+
+# Intents the channels send for a message they cannot pass on (extensions/inbound.py).
+UNREADABLE = {"message_empty": "utter_message_empty", "message_too_long": "utter_message_too_long"}
 
 
 def consecutive_misses(tracker: Tracker) -> int:
@@ -82,7 +169,53 @@ def person_just_offered(tracker: Tracker) -> bool:
     return False
 
 
-class ActionHandleFallback(Action):
+# What a follow-up naming another order ("and the shoes?") repeats, by the last topic.
+# A follow-up is answered as the question it stands for ("and the shoes?" after a
+# status is a status question about the shoes), through that question's own rule.
+FOLLOW_UPS = {
+    "status": "check_dispute_status",
+    "delivery": "report_not_received",
+    "refund": "refund_problem",
+    "deadline": "ask_dispute_deadline",
+}
+EXPIRED_ANSWERS = {"utter_protection_expired", "utter_expired_period_help"}
+_WHAT_NOW = re.compile(
+    r"\b(?:what (?:can|could|should|do) i do|what now|now what|what are my options|options"
+    r"|what else|any other way)\b",
+    re.IGNORECASE,
+)
+
+
+def restated(tracker: Tracker, intent: str, **entities: str) -> list[EventType]:
+    """The buyer's message, read again as `intent` with `entities`.
+
+    What Rasa's two-stage fallback does once the buyer confirms its guess: the
+    message not understood is replaced by the same message with the meaning now
+    known, and the next action is predicted from it by that meaning's own rule,
+    which ends the turn. (Running the answer as a follow-up action instead leaves
+    no rule to end the turn, and the fallback runs again, in a loop.)
+    """
+    latest = tracker.latest_message or {}
+    found = [{"entity": name, "value": value} for name, value in entities.items()]
+    message = {
+        "event": "user",
+        "text": latest.get("text"),
+        "parse_data": {
+            "text": latest.get("text"),
+            "intent": {"name": intent, "confidence": 1.0},
+            "entities": found,
+        },
+        "input_channel": latest.get("input_channel"),
+        # The proof of who is writing travels with the message it came with.
+        "metadata": latest.get("metadata") or {},
+        "message_id": latest.get("message_id"),
+    }
+    # Slots are filled from a message's entities only when it comes from a channel.
+    filled = [SlotSet(name, value) for name, value in entities.items()]
+    return [UserUtteranceReverted(), ActionExecuted("action_listen"), message, *filled]
+
+
+class ActionHandleFallback(UsesBackend, Action):
     """A message the bot cannot handle: not understood, or out of scope.
 
     The first time, it says what it can do (out of scope) or asks to rephrase,
@@ -101,11 +234,23 @@ class ActionHandleFallback(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         intent = latest_intent(tracker)
+        if intent in UNREADABLE:  # the channel could not pass the text on: say why
+            dispatcher.utter_message(response=UNREADABLE[intent])
+            return []
         if intent in ("affirm", "deny") and person_just_offered(tracker):
             if intent == "affirm":
-                return [FollowupAction("action_request_handoff")]
+                return restated(tracker, "request_human")
             dispatcher.utter_message(response="utter_anything_else")
             return [SlotSet("handoff_reason", None)]
+        if intent in ("affirm", "deny") and not tracker.active_loop_name:
+            # A yes or no that answers no open question ("yes" again after the dispute
+            # was opened) is understood, it just asks for nothing: no "rephrase" for it.
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
+        if not tracker.active_loop_name:
+            followed = self.follow_up(dispatcher, tracker)
+            if followed is not None:
+                return followed
         if consecutive_misses(tracker) >= 2:
             dispatcher.utter_message(response="utter_offer_human")
             offered: list[EventType] = [SlotSet("handoff_reason", "not_understood")]
@@ -118,11 +263,41 @@ class ActionHandleFallback(Action):
             # The form asks its question again next, with its own buttons: no
             # menu of other topics in the middle of it.
             dispatcher.utter_message(response="utter_off_track_in_form")
+        elif meanings := likely_meanings(tracker):
+            buttons = guess_buttons(tracker, meanings, self.order_named(tracker))
+            dispatcher.utter_message(response="utter_did_you_mean", buttons=buttons)
         elif intent == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
         else:
             dispatcher.utter_message(response="utter_ask_rephrase", buttons=SUGGESTIONS)
         return []
+
+    def order_named(self, tracker: Tracker) -> str | None:
+        """The buyer's order the message names, by number or product; None if none or
+        nobody is signed in."""
+        buyer = buyer_credential(tracker)
+        if buyer is None:
+            return None
+        try:
+            return order_meant(tracker, self.backend, buyer)
+        except BackendError:
+            return None
+
+    def follow_up(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> list[EventType] | None:
+        """A message that only makes sense after the bot's last answer: "so what can I do
+        then?" after the protection period ended, "and the shoes?" after a status or a
+        parcel's state. None when the message is not one."""
+        text = (tracker.latest_message or {}).get("text") or ""
+        if previous_answer(tracker) & EXPIRED_ANSWERS and _WHAT_NOW.search(text):
+            dispatcher.utter_message(response="utter_expired_period_help")
+            return []
+        topic = FOLLOW_UPS.get(tracker.get_slot("last_topic") or "")
+        order_id = None if topic is None else self.order_named(tracker)
+        if topic is None or order_id is None:
+            return None
+        return restated(tracker, topic, order_id=order_id)
 
 
 class ActionDeclinePerson(Action):

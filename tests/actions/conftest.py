@@ -8,13 +8,21 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.backend_client import Credential
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
 TOKEN = "token-alice"
+ORDER = "8123456789012345"  # make_order's default
+ALICE = Credential(TOKEN, "conversation-1")
+PHOTO = {"channel": "telegram", "kind": "photo", "file_id": "F1", "caption": "the crack"}
 
 
-def user_event(text: str, intent: str = "inform", token: str | None = TOKEN,
-               entities: list[dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+def user_event(
+    text: str,
+    intent: str = "inform",
+    token: str | None = TOKEN,
+    entities: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "event": "user",
         "text": text,

@@ -12,66 +12,28 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.accounts import ActionUnlinkAccount, ValidateLinkAccountForm
 from actions.backend_client import (
-    CHANNEL_ACCOUNT_PREFIX,
+    CHANNEL_IDENTITY,
     BuyerNotIdentified,
     ChannelAccountNotLinked,
-    ChannelBackend,
+    Credential,
     Dispute,
     EvidenceFile,
-    LinkAttempt,
-    Refused,
-    credential_headers,
 )
 from actions.common import buyer_credential
 from actions.evidence import ActionAttachEvidence
 from actions.manage_dispute import ActionCheckDisputeStatus
-from tests.actions.conftest import make_tracker, responses
-from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
+from tests.actions.conftest import PHOTO, make_tracker, responses
+from tests.actions.fake_backend import InMemoryChannelBackend, make_order
 
 ACCOUNT = "telegram:4242"
+LINKED = f"channel:{ACCOUNT}"  # how the fake backend keys a linked account
 CODE = "654321"
 
 
-class FakeChannelBackend(InMemoryDisputeBackend, ChannelBackend):
+class FakeChannelBackend(InMemoryChannelBackend):
     def __init__(self) -> None:
         super().__init__()
-        self.codes: dict[str, tuple[str, str]] = {}  # account -> (buyer id, code)
-        self.attempts: dict[str, int] = {}
-        self.evidence: list[tuple[str, str, EvidenceFile]] = []
-        self.rate_limited = False
-
-    def _buyer(self, token: str, call: str) -> str:
-        if token.startswith(CHANNEL_ACCOUNT_PREFIX) and token not in self.tokens:
-            self.calls.append((call, token))
-            raise ChannelAccountNotLinked("not linked", problem="channel-account-not-linked",
-                                          status=401)  # fmt: skip
-        return super()._buyer(token, call)
-
-    def request_link_code(self, account: str, email: str) -> None:
-        if self.rate_limited:
-            raise Refused("too many", problem="link-code-rate-limited", status=429)
-        if email == "alice@example.com":
-            self.codes[account] = ("alice", CODE)
-        self.attempts[account] = 0
-
-    def link_account(self, account: str, code: str) -> LinkAttempt:
-        buyer_id, expected = self.codes.get(account, ("", ""))
-        self.attempts[account] = self.attempts.get(account, 0) + 1
-        left = 5 - self.attempts[account]
-        if left < 0:
-            return LinkAttempt(linked=False, problem="link-code-attempts-exceeded")
-        if not buyer_id or code != expected:
-            return LinkAttempt(linked=False, problem="link-code-wrong", attempts_left=left)
-        self.tokens[CHANNEL_ACCOUNT_PREFIX + account] = buyer_id
-        return LinkAttempt(linked=True, buyer_name=buyer_id.title())
-
-    def unlink_account(self, account: str) -> None:
-        self.tokens.pop(CHANNEL_ACCOUNT_PREFIX + account, None)
-
-    def add_evidence(self, buyer: str, dispute_id: str, file: EvidenceFile, *, description: str,
-                     idempotency_key: str) -> None:  # fmt: skip
-        self._buyer(buyer, "add_evidence")
-        self.evidence.append((dispute_id, description, file))
+        self.link_code = CODE
 
 
 def channel_tracker(
@@ -79,41 +41,85 @@ def channel_tracker(
     *,
     text: str = "hi",
     channel: str = "telegram",
-    metadata: dict[str, Any] | None = None,
+    files: list[dict[str, Any]] | None = None,
     requested_slot: str | None = None,
+    verified: bool = True,
 ) -> Tracker:
-    tracker = make_tracker(slots, text=text, token=None, requested_slot=requested_slot,
-                           active_loop="link_account_form" if requested_slot else None)  # fmt: skip
-    tracker.sender_id = "4242"
+    """A message that came through the channel's verified webhook: the conversation is
+    named after the account, and the metadata carries the signed identity (and files)."""
+    tracker = make_tracker(
+        slots,
+        text=text,
+        token=None,
+        requested_slot=requested_slot,
+        active_loop="link_account_form" if requested_slot else None,
+    )
+    tracker.sender_id = f"{channel}:4242"
     tracker.events[-1]["input_channel"] = channel
-    tracker.latest_message["metadata"] = metadata or {}
+    facts: dict[str, Any] = {"channel": channel}
+    if verified:
+        facts["identity"] = f"identity:{tracker.sender_id}"
+    if files is not None:
+        facts["attachments"] = files
+    tracker.latest_message["metadata"] = {"verified": facts}
     return tracker
 
 
 def dispute(dispute_id: str, order_id: str = "8123456789012345") -> Dispute:
-    return Dispute(id=dispute_id, order_id=order_id, reason="damaged", state="negotiation",
-                   status_label="Dispute in progress", version=1, refund_amount=Decimal("40"),
-                   currency="USD", with_return=False)  # fmt: skip
+    return Dispute(
+        id=dispute_id,
+        order_id=order_id,
+        reason="damaged",
+        state="negotiation",
+        status_label="Dispute in progress",
+        version=1,
+        refund_amount=Decimal("40"),
+        currency="USD",
+        with_return=False,
+    )
 
 
 # --- who the buyer is ----------------------------------------------------------------------
 
 
-def test_a_telegram_conversation_is_known_by_its_channel_account() -> None:
+def test_a_telegram_user_is_known_by_the_identity_the_channel_signed() -> None:
     credential = buyer_credential(channel_tracker())
-    assert credential == CHANNEL_ACCOUNT_PREFIX + ACCOUNT
-    assert credential_headers(credential) == {"X-Channel-Account": ACCOUNT}
-    assert buyer_credential(channel_tracker(channel="facebook")) == (
-        CHANNEL_ACCOUNT_PREFIX + "facebook:4242"
+    assert credential == Credential(f"identity:{ACCOUNT}", ACCOUNT, kind=CHANNEL_IDENTITY)
+    assert credential.headers() == {
+        "X-Channel-Identity": f"identity:{ACCOUNT}",
+        "X-Conversation-Id": ACCOUNT,
+    }
+    assert buyer_credential(channel_tracker(channel="facebook")) == Credential(
+        "identity:facebook:4242", "facebook:4242", kind=CHANNEL_IDENTITY
     )
-    assert buyer_credential(channel_tracker(channel="rest")) is None
-    assert credential_headers("token-alice") == {"X-Buyer-Token": "token-alice"}
+    token = Credential("token-alice", "conversation-1")
+    assert token.headers() == {
+        "X-Buyer-Token": "token-alice",
+        "X-Conversation-Id": "conversation-1",
+    }
+    assert "token-alice" not in repr(token)  # a credential never shows in a log line
+
+
+def test_a_channel_name_or_a_sender_id_proves_nothing() -> None:
+    """The REST body can name a channel and a Telegram user's id: with no signed identity
+    in the current message, nobody is identified."""
+    assert buyer_credential(channel_tracker(verified=False)) is None
+    tracker = make_tracker(token=None)
+    tracker.sender_id = ACCOUNT
+    tracker.events[-1]["input_channel"] = "telegram"
+    assert buyer_credential(tracker) is None
+    # metadata written by a client, under the wrong key or for another channel
+    tracker.latest_message["metadata"] = {
+        "identity": f"identity:{ACCOUNT}",
+        "verified": {"channel": "rest", "identity": "x"},
+    }
+    assert buyer_credential(tracker) is None
 
 
 def test_the_chat_token_still_wins() -> None:
     tracker = make_tracker(token="token-alice")
     tracker.events[-1]["input_channel"] = "telegram"
-    assert buyer_credential(tracker) == "token-alice"
+    assert buyer_credential(tracker) == Credential("token-alice", "conversation-1")
 
 
 async def test_an_unlinked_chat_is_asked_to_link_and_sees_no_order_data() -> None:
@@ -128,14 +134,16 @@ async def test_an_unlinked_chat_is_asked_to_link_and_sees_no_order_data() -> Non
 # --- linking -------------------------------------------------------------------------------
 
 
-def validate_email(backend: FakeChannelBackend, email: str,
-                   dispatcher: CollectingDispatcher) -> dict[str, Any]:  # fmt: skip
+def validate_email(
+    backend: FakeChannelBackend, email: str, dispatcher: CollectingDispatcher
+) -> dict[str, Any]:
     form = ValidateLinkAccountForm(backend)
     return form.validate_link_email(email, dispatcher, channel_tracker(), {})
 
 
-def validate_code(backend: FakeChannelBackend, code: str,
-                  dispatcher: CollectingDispatcher) -> dict[str, Any]:  # fmt: skip
+def validate_code(
+    backend: FakeChannelBackend, code: str, dispatcher: CollectingDispatcher
+) -> dict[str, Any]:
     form = ValidateLinkAccountForm(backend)
     return form.validate_link_code(code, dispatcher, channel_tracker(), {})
 
@@ -149,7 +157,7 @@ def test_link_with_the_code() -> None:
     assert validate_code(backend, f"the code is {CODE}", dispatcher) == {"link_code": "linked"}
     assert responses(dispatcher) == ["utter_link_code_sent", "utter_account_linked"]
     assert dispatcher.messages[1]["name"] == "Alice"
-    assert backend.tokens[CHANNEL_ACCOUNT_PREFIX + ACCOUNT] == "alice"
+    assert backend.tokens[LINKED] == "alice"
 
 
 def test_an_unknown_email_gets_the_same_answer() -> None:
@@ -200,21 +208,19 @@ def test_the_web_chat_has_nothing_to_link() -> None:
 
 async def test_unlink() -> None:
     backend = FakeChannelBackend()
-    backend.tokens[CHANNEL_ACCOUNT_PREFIX + ACCOUNT] = "alice"
+    backend.tokens[LINKED] = "alice"
     dispatcher = CollectingDispatcher()
     assert await ActionUnlinkAccount(backend).run(dispatcher, channel_tracker(), {}) == []
     assert responses(dispatcher) == ["utter_account_unlinked"]
-    assert CHANNEL_ACCOUNT_PREFIX + ACCOUNT not in backend.tokens
+    assert LINKED not in backend.tokens
 
 
 # --- evidence ------------------------------------------------------------------------------
 
-PHOTO = {"channel": "telegram", "kind": "photo", "file_id": "F1", "caption": "the crack"}
-
 
 def linked_backend(*disputes: Dispute) -> FakeChannelBackend:
     backend = FakeChannelBackend()
-    backend.tokens[CHANNEL_ACCOUNT_PREFIX + ACCOUNT] = "alice"
+    backend.tokens[LINKED] = "alice"
     backend.disputes_by_buyer["alice"] = list(disputes)
     return backend
 
@@ -227,7 +233,7 @@ async def test_a_photo_goes_to_the_only_dispute_in_progress() -> None:
     backend = linked_backend(dispute("D-1"))
     dispatcher = CollectingDispatcher()
     action = ActionAttachEvidence(backend, backend, fetch)
-    tracker = channel_tracker(metadata={"attachments": [PHOTO]})
+    tracker = channel_tracker(files=[PHOTO])
     events = await action.run(dispatcher, tracker, {})
     assert [(d, desc, f.filename) for d, desc, f in backend.evidence] == [
         ("D-1", "the crack", "F1.jpg")
@@ -240,7 +246,7 @@ async def test_with_several_disputes_it_asks_which_then_attaches() -> None:
     backend = linked_backend(dispute("D-1"), dispute("D-2", "8999999999999999"))
     action = ActionAttachEvidence(backend, backend, fetch)
     dispatcher = CollectingDispatcher()
-    events = await action.run(dispatcher, channel_tracker(metadata={"attachments": [PHOTO]}), {})
+    events = await action.run(dispatcher, channel_tracker(files=[PHOTO]), {})
     assert responses(dispatcher) == ["utter_ask_evidence_dispute"]
     assert len(dispatcher.messages[0]["buttons"]) == 2
     assert SlotSet("pending_evidence", [PHOTO]) in events and backend.evidence == []
@@ -254,5 +260,5 @@ async def test_unlinked_chats_cannot_attach() -> None:
     backend = FakeChannelBackend()
     dispatcher = CollectingDispatcher()
     action = ActionAttachEvidence(backend, backend, fetch)
-    await action.run(dispatcher, channel_tracker(metadata={"attachments": [PHOTO]}), {})
+    await action.run(dispatcher, channel_tracker(files=[PHOTO]), {})
     assert responses(dispatcher) == ["utter_link_account_needed"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -10,17 +12,22 @@ from actions.common import person_offered_before_message
 from actions.delivery import ActionCheckDelivery, ValidateOrderLookupForm
 from actions.handoff import ActionRequestHandoff
 from actions.support import ActionDeclinePerson, ActionHandleFallback, ActionRefundProblem
-from tests.actions.conftest import make_tracker, responses, user_event
+from tests.actions.conftest import ORDER, make_tracker, responses, user_event
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
-
-ORDER = "8123456789012345"
 
 
 @pytest.mark.parametrize(
     ("changes", "response"),
     [
         ({"shipping_status": "in_customs"}, "utter_package_in_customs"),
-        ({"shipping_status": "in_transit", "receipt_confirmed_at": None}, "utter_in_transit"),
+        (
+            {
+                "shipping_status": "in_transit",
+                "receipt_confirmed_at": None,
+                "shipping_deadline": "2099-01-01T00:00:00+00:00",
+            },
+            "utter_in_transit",
+        ),
         ({"shipping_status": "delivered"}, "utter_delivered_but_missing"),
         (
             {"shipping_status": "awaiting_shipment", "tracking_number": None},
@@ -68,8 +75,11 @@ async def test_refund_problem_with_the_backend_down_still_answers(
 
 
 def answered_by(action: str) -> list[dict[str, object]]:
-    return [user_event("blorp", intent="nlu_fallback"), {"event": "action", "name": action},
-            {"event": "action", "name": "action_listen"}]  # fmt: skip
+    return [
+        user_event("blorp", intent="nlu_fallback"),
+        {"event": "action", "name": action},
+        {"event": "action", "name": "action_listen"},
+    ]
 
 
 async def test_first_miss_asks_to_rephrase_second_offers_a_person(
@@ -86,18 +96,34 @@ async def test_first_miss_asks_to_rephrase_second_offers_a_person(
     assert SlotSet("handoff_reason", "not_understood") in events
     assert FollowupAction("action_listen") not in events  # no form to hold back
 
-    in_form = make_tracker(intent="nlu_fallback", active_loop="dispute_form",
-                           events=answered_by("action_handle_fallback"))  # fmt: skip
+    in_form = make_tracker(
+        intent="nlu_fallback",
+        active_loop="dispute_form",
+        events=answered_by("action_handle_fallback"),
+    )
     events = await ActionHandleFallback().run(CollectingDispatcher(), in_form, {})
     # The offer is the last question: the form does not ask its own on top of it.
     assert FollowupAction("action_listen") in events
 
 
 def offered_a_person() -> list[dict[str, object]]:
-    return [user_event("how are my disputes going?", intent="check_dispute_status"),
-            {"event": "bot", "text": "Sorry, I can't reach our dispute system right now.",
-             "data": {"buttons": [{"title": "Talk to a person", "payload": "/request_human"}]}},
-            {"event": "action", "name": "action_listen"}]  # fmt: skip
+    return [
+        user_event("how are my disputes going?", intent="check_dispute_status"),
+        {
+            "event": "bot",
+            "text": "Sorry, I can't reach our dispute system right now.",
+            "data": {"buttons": [{"title": "Talk to a person", "payload": "/request_human"}]},
+        },
+        {"event": "action", "name": "action_listen"},
+    ]
+
+
+def hands_over(events: list[dict[str, Any]]) -> bool:
+    """Whether the events read the buyer's message again as asking for a person."""
+    return any(
+        e.get("event") == "user" and e["parse_data"]["intent"]["name"] == "request_human"
+        for e in events
+    )
 
 
 async def test_a_typed_yes_to_the_offer_of_a_person_hands_over(
@@ -105,17 +131,22 @@ async def test_a_typed_yes_to_the_offer_of_a_person_hands_over(
 ) -> None:
     tracker = make_tracker(text="yes", intent="affirm", events=offered_a_person())
     events = await ActionHandleFallback().run(dispatcher, tracker, {})
-    assert events == [FollowupAction("action_request_handoff")]
+    # The "yes" is read again as asking for a person: the handoff rule answers it.
+    assert [e["event"] for e in events] == ["rewind", "action", "user"]
+    assert hands_over(events)
     assert responses(dispatcher) == []
 
 
 async def test_the_offer_is_taken_up_once_per_message(dispatcher: CollectingDispatcher) -> None:
-    tried = [*offered_a_person(), user_event("yes", intent="affirm"),
-             {"event": "action", "name": "action_request_handoff"}]  # fmt: skip
+    tried = [
+        *offered_a_person(),
+        user_event("yes", intent="affirm"),
+        {"event": "action", "name": "action_request_handoff"},
+    ]
     tracker = make_tracker(text="yes", intent="affirm", events=tried[:-2])
     tracker.events.append(tried[-1])  # the handoff already ran for this "yes"
     events = await ActionHandleFallback().run(dispatcher, tracker, {})
-    assert FollowupAction("action_request_handoff") not in events
+    assert not hands_over(events)
 
 
 async def test_a_typed_no_to_the_offer_of_a_person_moves_on(
@@ -132,25 +163,57 @@ async def test_a_yes_after_an_offer_and_then_the_forms_question_answers_the_ques
 ) -> None:
     # "Cancel it?" -> "would I get my money back?" -> an answer offering a
     # person -> "Cancel it?" again -> "yes": that is yes, cancel it.
-    asked_again = [*offered_a_person(),
-                   {"event": "bot", "text": "Cancel it?",
-                    "data": {"buttons": [{"title": "Yes", "payload": "/affirm"}]}}]  # fmt: skip
-    tracker = make_tracker(text="yes", intent="affirm", active_loop="dispute_cancel_form",
-                           events=asked_again)  # fmt: skip
+    asked_again = [
+        *offered_a_person(),
+        {
+            "event": "bot",
+            "text": "Cancel it?",
+            "data": {"buttons": [{"title": "Yes", "payload": "/affirm"}]},
+        },
+    ]
+    tracker = make_tracker(
+        text="yes", intent="affirm", active_loop="dispute_cancel_form", events=asked_again
+    )
     assert not person_offered_before_message(tracker)
     events = await ActionHandleFallback().run(dispatcher, tracker, {})
-    assert FollowupAction("action_request_handoff") not in events
+    assert not hands_over(events)
 
 
 async def test_a_yes_long_after_an_offer_is_not_taken_as_its_answer(
     dispatcher: CollectingDispatcher,
 ) -> None:
-    greeted = [user_event("hello", intent="greet"), {"event": "bot", "text": "Hi!"},
-               {"event": "action", "name": "action_listen"}]  # fmt: skip
+    greeted = [
+        user_event("hello", intent="greet"),
+        {"event": "bot", "text": "Hi!"},
+        {"event": "action", "name": "action_listen"},
+    ]
     later = [*offered_a_person(), *greeted]
     tracker = make_tracker(text="yes", intent="affirm", events=later)
-    await ActionHandleFallback().run(dispatcher, tracker, {})
-    assert responses(dispatcher) == ["utter_ask_rephrase"]
+    events = await ActionHandleFallback().run(dispatcher, tracker, {})
+    assert not hands_over(events)
+    assert responses(dispatcher) == ["utter_anything_else"]  # a yes to nothing asked
+
+
+async def test_yes_again_after_the_dispute_was_opened_is_never_not_understood(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    opened = [
+        user_event("yes", intent="affirm"),
+        {"event": "action", "name": "action_open_dispute"},
+        {"event": "bot", "text": "Done: dispute D-1 is open."},
+        {"event": "action", "name": "action_listen"},
+    ]
+    again = [
+        *opened,
+        user_event("yes", intent="affirm"),
+        {"event": "action", "name": "action_handle_fallback"},
+        {"event": "action", "name": "action_listen"},
+    ]
+    for events in (opened, again):
+        said = CollectingDispatcher()
+        tracker = make_tracker(text="yes", intent="affirm", events=events)
+        assert not hands_over(await ActionHandleFallback().run(said, tracker, {}))
+        assert responses(said) == ["utter_anything_else"]
 
 
 async def test_out_of_scope_says_what_the_bot_does(dispatcher: CollectingDispatcher) -> None:
@@ -162,21 +225,24 @@ async def test_out_of_scope_says_what_the_bot_does(dispatcher: CollectingDispatc
 async def test_a_first_miss_inside_a_form_offers_no_menu_of_other_topics(
     intent: str, dispatcher: CollectingDispatcher
 ) -> None:
-    tracker = make_tracker(text="hmm", intent=intent, active_loop="dispute_form",
-                           events=answered_by("utter_greet"))  # fmt: skip
+    tracker = make_tracker(
+        text="hmm", intent=intent, active_loop="dispute_form", events=answered_by("utter_greet")
+    )
     events = await ActionHandleFallback().run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_off_track_in_form"]
     assert all(not m.get("buttons") for m in dispatcher.messages)
     assert events == []  # the form goes on and asks its question again
 
 
-@pytest.mark.parametrize(("active_loop", "said"), [(None, ["utter_rephrase_please"]),
-                                                   ("dispute_form", [])])  # fmt: skip
+@pytest.mark.parametrize(
+    ("active_loop", "said"), [(None, ["utter_rephrase_please"]), ("dispute_form", [])]
+)
 async def test_no_to_a_person_gets_one_answer(
     active_loop: str | None, said: list[str], dispatcher: CollectingDispatcher
 ) -> None:
-    tracker = make_tracker({"handoff_reason": "not_understood"}, text="no", intent="deny",
-                           active_loop=active_loop)  # fmt: skip
+    tracker = make_tracker(
+        {"handoff_reason": "not_understood"}, text="no", intent="deny", active_loop=active_loop
+    )
     events = await ActionDeclinePerson().run(dispatcher, tracker, {})
     # Inside a form, the form's own "let's carry on" is the answer.
     assert responses(dispatcher) == said
@@ -198,9 +264,42 @@ async def test_the_product_named_is_the_order_to_look_up(
 ) -> None:
     backend.add_order("alice", make_order("8100000000000021", title="Smartwatch"))
     form = ValidateOrderLookupForm(backend)
-    stuck = make_tracker(text="my smartwatch is stuck in customs", intent="package_in_customs",
-                         active_loop="order_lookup_form")  # fmt: skip
+    stuck = make_tracker(
+        text="my smartwatch is stuck in customs",
+        intent="package_in_customs",
+        active_loop="order_lookup_form",
+    )
     assert form.extract_order_id(dispatcher, stuck, {}) == {"order_id": "8100000000000021"}
-    vague = make_tracker(text="my parcel is stuck in customs", intent="package_in_customs",
-                         active_loop="order_lookup_form")  # fmt: skip
+    vague = make_tracker(
+        text="my parcel is stuck in customs",
+        intent="package_in_customs",
+        active_loop="order_lookup_form",
+    )
     assert form.extract_order_id(dispatcher, vague, {}) == {}  # the form asks which
+
+
+def test_an_order_number_too_long_or_short_is_asked_again_with_the_reason(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    form = ValidateOrderLookupForm(backend)
+    tracker = make_tracker(
+        text="where is order 8300000000000031999",
+        intent="report_not_received",
+        active_loop="order_lookup_form",
+    )
+    assert form.validate_order_id("8300000000000031999", dispatcher, tracker, {}) == {
+        "order_id": None
+    }
+    assert responses(dispatcher) == ["utter_order_id_invalid"]
+
+
+def test_an_order_number_in_full_width_digits_is_the_same_order(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    form = ValidateOrderLookupForm(backend)
+    wide = "".join(chr(0xFF10 + int(d)) for d in "8300000000000031")
+    tracker = make_tracker(
+        text=f"where is order {wide}", intent="report_not_received", active_loop="order_lookup_form"
+    )
+    assert form.validate_order_id(wide, dispatcher, tracker, {}) == {"order_id": "8300000000000031"}
+    assert responses(dispatcher) == []

@@ -73,8 +73,10 @@ def test_learns_persists_and_loads(storage: LocalModelStorage) -> None:
         assert after.get(INTENT)["confidence"] == pytest.approx(before.get(INTENT)["confidence"])
 
 
-@pytest.mark.parametrize("intents", [["report_not_received", "contact_seller", "greet"],
-                                     ["report_not_received", "greet"]])  # fmt: skip
+@pytest.mark.parametrize(
+    "intents",
+    [["report_not_received", "contact_seller", "greet"], ["report_not_received", "greet"]],
+)
 def test_the_fast_scores_are_scikit_learns(storage: LocalModelStorage, intents: list[str]) -> None:
     context = ExecutionContext(GraphSchema({}), "test")
     classifier = LinearIntentClassifier.create({}, storage, Resource("fast"), context)

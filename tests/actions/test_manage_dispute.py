@@ -8,7 +8,7 @@ import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import NewDispute
+from actions.backend_client import Credential, NewDispute
 from actions.manage_dispute import (
     ActionCancelDispute,
     ActionCheckDisputeStatus,
@@ -17,25 +17,54 @@ from actions.manage_dispute import (
     ValidateDisputeCancelForm,
     ValidateDisputeChangeForm,
 )
-from tests.actions.conftest import TOKEN, make_tracker, responses
+from tests.actions.conftest import ORDER, TOKEN, make_tracker, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
-
-ORDER = "8123456789012345"
 
 
 def open_one(backend: InMemoryDisputeBackend) -> str:
     request = NewDispute(ORDER, "damaged", "full_refund", None, False, "Broken on arrival.")
-    return backend.open_dispute(TOKEN, request, idempotency_key="k1").id
+    return backend.open_dispute(
+        Credential(TOKEN, "conversation-1"), request, idempotency_key="k1"
+    ).id
 
 
-async def test_status_of_all_disputes_says_in_progress(
+async def test_the_status_of_the_only_dispute_says_where_the_seller_stands(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     dispute_id = open_one(backend)
     await ActionCheckDisputeStatus(backend).run(dispatcher, make_tracker(), {})
-    assert responses(dispatcher) == ["utter_dispute_list"]
+    assert responses(dispatcher) == ["utter_dispute_status"]
     details = dispatcher.messages[0]["details"]
-    assert dispute_id in details and "Dispute in progress" in details
+    assert dispute_id in details and "in progress" in details
+    assert "hasn't answered" in details and "our team steps in" in details
+
+
+async def test_the_status_of_several_disputes_lists_them_and_a_review(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    first = open_one(backend)
+    backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
+    second = backend.open_dispute(
+        Credential(TOKEN, "conversation-1"),
+        NewDispute("8123456789012346", "damaged", "full_refund", None, False, "Broken."),
+        idempotency_key="k2",
+    ).id
+    backend.under_review.add("alice")
+    await ActionCheckDisputeStatus(backend).run(dispatcher, make_tracker(), {})
+    assert responses(dispatcher) == ["utter_dispute_list", "utter_account_review_status"]
+    assert first in dispatcher.messages[0]["details"]
+    assert second in dispatcher.messages[0]["details"]
+
+
+async def test_the_product_named_picks_its_dispute(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    open_one(backend)
+    backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
+    tracker = make_tracker(text="why is my erabuds dispute still open?")
+    await ActionCheckDisputeStatus(backend).run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_dispute_status"]
+    assert "Wireless earbuds" in dispatcher.messages[0]["details"]
 
 
 async def test_status_without_disputes(
@@ -60,8 +89,13 @@ async def test_changing_the_proposal_sends_the_new_amount_with_the_version(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     open_one(backend)
-    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "10.00",
-             "with_return": False, "change_confirmed": True}  # fmt: skip
+    slots = {
+        "order_id": ORDER,
+        "requested_outcome": "partial_refund",
+        "refund_amount": "10.00",
+        "with_return": False,
+        "change_confirmed": True,
+    }
     events = await ActionModifyDispute(backend).run(dispatcher, make_tracker(slots), {})
     assert responses(dispatcher) == ["utter_dispute_modified"]
     dispute = backend.disputes_by_buyer["alice"][0]
@@ -117,16 +151,19 @@ async def test_with_no_dispute_in_progress_the_form_ends_at_once(
 
 @pytest.mark.parametrize(("disputes", "picked"), [(1, ORDER), (2, None)])
 async def test_the_one_dispute_in_progress_is_the_one_meant(
-    disputes: int, picked: str | None, backend: InMemoryDisputeBackend,
+    disputes: int,
+    picked: str | None,
+    backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
-) -> None:  # fmt: skip
+) -> None:
     open_one(backend)
     if disputes == 2:
         backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
         request = NewDispute("8123456789012346", "damaged", "full_refund", None, False, "Broken.")
-        backend.open_dispute(TOKEN, request, idempotency_key="k2")
-    tracker = make_tracker(text="cancel my dispute", intent="cancel_dispute",
-                           active_loop="dispute_cancel_form")  # fmt: skip
+        backend.open_dispute(Credential(TOKEN, "conversation-1"), request, idempotency_key="k2")
+    tracker = make_tracker(
+        text="cancel my dispute", intent="cancel_dispute", active_loop="dispute_cancel_form"
+    )
     domain = {
         "forms": {"dispute_cancel_form": {"required_slots": ["order_id", "cancel_confirmed"]}}
     }
@@ -134,9 +171,39 @@ async def test_the_one_dispute_in_progress_is_the_one_meant(
     assert (SlotSet("order_id", ORDER) in events) is (picked is not None)
     assert responses(dispatcher) == []  # "Cancel it?" names the order itself
 
-    change = make_tracker(text="change my proposal", intent="modify_dispute",
-                          active_loop="dispute_change_form")  # fmt: skip
+    change = make_tracker(
+        text="change my proposal", intent="modify_dispute", active_loop="dispute_change_form"
+    )
     said = CollectingDispatcher()
     domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
     await ValidateDisputeChangeForm(backend).run(said, change, domain)
     assert responses(said) == (["utter_your_one_dispute"] if picked else [])
+
+
+async def test_a_product_named_whose_dispute_ended_is_said_so_never_swapped(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    """The speaker's dispute was cancelled; 'lower my refund on the speaker' must not
+    change the one still in progress (the lamp's)."""
+    speaker = make_order("8123456789012346", title="Bluetooth speaker")
+    lamp = make_order("8123456789012347", title="Desk lamp")
+    buyer = Credential(TOKEN, "conversation-1")
+    for order in (speaker, lamp):
+        backend.add_order("alice", order)
+        request = NewDispute(order.id, "damaged", "full_refund", None, False, "Broken.")
+        opened = backend.open_dispute(buyer, request, idempotency_key=order.id)
+    speaker_dispute = next(d for d in backend.disputes(buyer) if d.order_id == speaker.id)
+    backend.cancel_dispute(
+        buyer, speaker_dispute.id, version=speaker_dispute.version, idempotency_key="c"
+    )
+    assert opened.order_id == lamp.id
+    tracker = make_tracker(
+        text="lower my refund on the speaker dispute",
+        intent="modify_dispute",
+        active_loop="dispute_change_form",
+    )
+    domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
+    events = await ValidateDisputeChangeForm(backend).run(dispatcher, tracker, domain)
+    assert responses(dispatcher) == ["utter_dispute_already_ended"]
+    assert SlotSet("order_id", lamp.id) not in events
+    assert SlotSet("dispute_blocked", "dispute_ended") in events

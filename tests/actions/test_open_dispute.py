@@ -9,7 +9,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import ChannelAccountNotLinked
+from actions.backend_client import ChannelAccountNotLinked, Credential
 from actions.manage_dispute import ValidateDisputeChangeForm
 from actions.open_dispute import (
     DISPUTE_FORM_SLOTS,
@@ -18,10 +18,9 @@ from actions.open_dispute import (
     ActionOpenDispute,
     ValidateDisputeForm,
 )
-from tests.actions.conftest import make_tracker, responses, user_event
+from tests.actions.conftest import ORDER, make_tracker, responses, user_event
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
-ORDER = "8123456789012345"
 FORM = {"active_loop": "dispute_form"}
 
 
@@ -37,12 +36,14 @@ async def test_an_eligible_order_is_accepted_with_its_window(
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("open a dispute for my backpack", "8100000000000023"),
-     ("i want to open a dispute", ORDER),  # nothing named: the order from earlier
-     ("the earbuds arrived broken", ORDER),
-     ("the hiking backpack please", "8100000000000023"),
-     ("dispute for the hiking things", None)],  # two alike: ask which
-)  # fmt: skip
+    [
+        ("open a dispute for my backpack", "8100000000000023"),
+        ("i want to open a dispute", ORDER),  # nothing named: the order from earlier
+        ("the earbuds arrived broken", ORDER),
+        ("the hiking backpack please", "8100000000000023"),
+        ("dispute for the hiking things", None),
+    ],  # two alike: ask which
+)
 async def test_an_order_kept_from_earlier_gives_way_to_the_product_named(
     text: str,
     expected: str | None,
@@ -68,8 +69,12 @@ async def test_a_reason_kept_from_the_earlier_order_is_asked_again(
     """Checked one order as not received, then a dispute on another product."""
     backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
     prefilled = {"order_id": ORDER, "dispute_reason": "not_received"}
-    tracker = make_tracker(prefilled, text="a dispute for my backpack", intent="open_dispute",
-                           active_loop="dispute_form")  # fmt: skip
+    tracker = make_tracker(
+        prefilled,
+        text="a dispute for my backpack",
+        intent="open_dispute",
+        active_loop="dispute_form",
+    )
     domain = {"forms": {"dispute_form": {"required_slots": list(DISPUTE_FORM_SLOTS)}}}
     prefill(tracker)
     events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
@@ -77,9 +82,13 @@ async def test_a_reason_kept_from_the_earlier_order_is_asked_again(
     assert SlotSet("dispute_reason", None) in events
     assert responses(dispatcher) == ["utter_order_eligible"]  # nothing about customs or transit
 
-    said = make_tracker(prefilled, text="a dispute for my backpack, it is broken",
-                        intent="open_dispute", active_loop="dispute_form",
-                        entities=[{"entity": "dispute_reason", "value": "damaged"}])  # fmt: skip
+    said = make_tracker(
+        prefilled,
+        text="a dispute for my backpack, it is broken",
+        intent="open_dispute",
+        active_loop="dispute_form",
+        entities=[{"entity": "dispute_reason", "value": "damaged"}],
+    )
     said.slots["dispute_reason"] = "damaged"
     prefill(said)
     events = await ValidateDisputeForm(backend).run(CollectingDispatcher(), said, domain)
@@ -97,11 +106,14 @@ async def test_someone_elses_order_is_not_found(dispatcher: CollectingDispatcher
 @pytest.mark.parametrize(
     ("changes", "code", "response"),
     [
-        ({"window": replace(make_order().window, is_open=False)}, "protection_expired",
-         "utter_protection_expired"),
+        (
+            {"window": replace(make_order().window, is_open=False)},
+            "protection_expired",
+            "utter_protection_expired",
+        ),
         ({"tracking_number": None}, "no_tracking_yet", "utter_no_tracking_yet"),
     ],
-)  # fmt: skip
+)
 async def test_an_ineligible_order_blocks_the_form_with_the_reason(
     changes: dict[str, object], code: str, response: str, dispatcher: CollectingDispatcher
 ) -> None:
@@ -149,9 +161,11 @@ async def test_not_received_while_in_customs_goes_to_the_carrier_first(
     ("typed", "expected"), [("12.5", {"refund_amount": "12.50"}), ("40", None), ("500", None)]
 )
 async def test_partial_amount_must_be_below_the_order_amount(
-    typed: str, expected: dict[str, str] | None, backend: InMemoryDisputeBackend,
+    typed: str,
+    expected: dict[str, str] | None,
+    backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
-) -> None:  # fmt: skip
+) -> None:
     tracker = make_tracker({"order_id": ORDER})
     result = ValidateDisputeForm(backend).validate_refund_amount(typed, dispatcher, tracker, {})
     if typed == "40":  # the whole amount is a full refund
@@ -176,15 +190,20 @@ async def test_an_amount_in_another_currency_is_asked_again(
 
 @pytest.mark.parametrize(
     ("text", "intent", "kept"),
-    [("can i send you a photo instead?", "send_evidence", False),
-     ("will i lose my money if i do this?", "out_of_scope", False),
-     ("it does not charge, is that normal?", "open_dispute", True),  # a description still
-     ("The left earbud does not charge at all.", "open_dispute", True)],
-)  # fmt: skip
+    [
+        ("can i send you a photo instead?", "send_evidence", False),
+        ("will i lose my money if i do this?", "out_of_scope", False),
+        ("it does not charge, is that normal?", "open_dispute", True),  # a description still
+        ("The left earbud does not charge at all.", "open_dispute", True),
+    ],
+)
 async def test_a_question_is_not_taken_as_the_description(
-    text: str, intent: str, kept: bool, backend: InMemoryDisputeBackend,
+    text: str,
+    intent: str,
+    kept: bool,
+    backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
-) -> None:  # fmt: skip
+) -> None:
     tracker = make_tracker(text=text, intent=intent, requested_slot="dispute_description", **FORM)
     result = ValidateDisputeForm(backend).validate_dispute_description(
         text, dispatcher, tracker, {}
@@ -209,16 +228,20 @@ async def test_two_amounts_in_the_answer_are_asked_again_as_one(
 
 @pytest.mark.parametrize(
     ("text", "kept"),
-    [("ok, i want to open a dispute", False),  # the amount came from an earlier message
-     ("i paid 9.99 euros for it and it arrived broken", False),  # a price, not a request
-     ("i want a partial refund of 10 euros", True), ("give me 5 euros back", True)],
-)  # fmt: skip
+    [
+        ("ok, i want to open a dispute", False),  # the amount came from an earlier message
+        ("i paid 9.99 euros for it and it arrived broken", False),  # a price, not a request
+        ("i want a partial refund of 10 euros", True),
+        ("give me 5 euros back", True),
+    ],
+)
 async def test_an_amount_not_asked_for_is_forgotten_when_the_form_starts(
     text: str, kept: bool, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     said = [{"entity": "amount", "value": "10", "start": 0, "end": 1}] if "euros" in text else []
-    tracker = make_tracker({"refund_amount": "3.00"}, text=text, intent="open_dispute",
-                           entities=said, **FORM)  # fmt: skip
+    tracker = make_tracker(
+        {"refund_amount": "3.00"}, text=text, intent="open_dispute", entities=said, **FORM
+    )
     domain = {"forms": {"dispute_form": {"required_slots": ["order_id", "refund_amount"]}}}
     events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
     assert (SlotSet("refund_amount", None) in events) is not kept
@@ -227,17 +250,28 @@ async def test_an_amount_not_asked_for_is_forgotten_when_the_form_starts(
 
 @pytest.mark.parametrize(
     ("text", "corrected"),
-    [("no, the other order", True), ("sorry, wrong order", True), ("it's not this order", True),
-     ("no, the other one", True), ("no", False), ("the other earbud is broken", False),
-     ("they sent the wrong one", False), ("wrong item", False), ("a different item", False)],
-)  # fmt: skip
+    [
+        ("no, the other order", True),
+        ("sorry, wrong order", True),
+        ("it's not this order", True),
+        ("no, the other one", True),
+        ("no", False),
+        ("the other earbud is broken", False),
+        ("they sent the wrong one", False),
+        ("wrong item", False),
+        ("a different item", False),
+    ],
+)
 async def test_the_other_order_asks_for_the_order_again(
     text: str, corrected: bool, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     tracker = make_tracker(
-        {"order_id": ORDER, "dispute_confirmed": False}, text=text, intent="deny",
-        active_loop="dispute_form", requested_slot="dispute_confirmed",
-    )  # fmt: skip
+        {"order_id": ORDER, "dispute_confirmed": False},
+        text=text,
+        intent="deny",
+        active_loop="dispute_form",
+        requested_slot="dispute_confirmed",
+    )
     events = await ValidateDisputeForm(backend).run(dispatcher, tracker, {"forms": {}})
     if corrected:
         assert SlotSet("order_id", None) in events and SlotSet("dispute_confirmed", None) in events
@@ -249,16 +283,19 @@ async def test_the_other_order_asks_for_the_order_again(
 @pytest.mark.parametrize("form", [ValidateDisputeForm, ValidateDisputeChangeForm])
 @pytest.mark.parametrize(
     ("text", "intent", "events"),
-    [("yes, i'll return them", "inform", [SlotSet("with_return", True)]),
-     ("I'd rather keep it", "inform", [SlotSet("with_return", False)]),
-     ("14 euros", "inform", []),
-     # A plain yes or no is the domain's mapping; words about the return say
-     # more than the intent; "stop" leaves the form.
-     ("yes", "affirm", []), ("no", "deny", []),
-     ("no, I keep it", "deny", [SlotSet("with_return", False)]),
-     ("no problem, I'll return it", "deny", [SlotSet("with_return", True)]),
-     ("stop, I'll keep it", "stop", [])],
-)  # fmt: skip
+    [
+        ("yes, i'll return them", "inform", [SlotSet("with_return", True)]),
+        ("I'd rather keep it", "inform", [SlotSet("with_return", False)]),
+        ("14 euros", "inform", []),
+        # A plain yes or no is the domain's mapping; words about the return say
+        # more than the intent; "stop" leaves the form.
+        ("yes", "affirm", []),
+        ("no", "deny", []),
+        ("no, I keep it", "deny", [SlotSet("with_return", False)]),
+        ("no problem, I'll return it", "deny", [SlotSet("with_return", True)]),
+        ("stop, I'll keep it", "stop", []),
+    ],
+)
 async def test_a_typed_return_choice_fills_the_return_question(
     form: type[ValidateDisputeForm],
     text: str,
@@ -269,8 +306,9 @@ async def test_a_typed_return_choice_fills_the_return_question(
 ) -> None:
     slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "15.00"}
     form_name = form(backend).name().removeprefix("validate_")
-    tracker = make_tracker(slots, text=text, intent=intent, active_loop=form_name,
-                           requested_slot="with_return")  # fmt: skip
+    tracker = make_tracker(
+        slots, text=text, intent=intent, active_loop=form_name, requested_slot="with_return"
+    )
     domain = {"forms": {form_name: {"required_slots": [*slots, "with_return"]}}}
     assert await form(backend).run(dispatcher, tracker, domain) == events
     assert responses(dispatcher) == []
@@ -281,22 +319,39 @@ async def test_full_refund_skips_the_amount_and_not_received_skips_the_return(
 ) -> None:
     tracker = make_tracker({"requested_outcome": "full_refund", "dispute_reason": "not_received"})
     slots = await ValidateDisputeForm(backend).required_slots(
-        ["order_id", "dispute_reason", "requested_outcome", "refund_amount", "with_return",
-         "dispute_description", "dispute_confirmed"], dispatcher, tracker, {},
-    )  # fmt: skip
+        [
+            "order_id",
+            "dispute_reason",
+            "requested_outcome",
+            "refund_amount",
+            "with_return",
+            "dispute_description",
+            "dispute_confirmed",
+        ],
+        dispatcher,
+        tracker,
+        {},
+    )
     assert slots == [
-        "order_id", "dispute_reason", "requested_outcome", "dispute_description",
+        "order_id",
+        "dispute_reason",
+        "requested_outcome",
+        "dispute_description",
         "dispute_confirmed",
-    ]  # fmt: skip
+    ]
 
 
 def filled(**changes: object) -> dict[str, object]:
     return {
-        "order_id": ORDER, "dispute_reason": "damaged", "requested_outcome": "partial_refund",
-        "refund_amount": "15.00", "with_return": False,
-        "dispute_description": "The left earbud does not charge.", "dispute_confirmed": True,
+        "order_id": ORDER,
+        "dispute_reason": "damaged",
+        "requested_outcome": "partial_refund",
+        "refund_amount": "15.00",
+        "with_return": False,
+        "dispute_description": "The left earbud does not charge.",
+        "dispute_confirmed": True,
         **changes,
-    }  # fmt: skip
+    }
 
 
 async def test_a_confirmed_dispute_is_opened_once_and_the_form_reset(
@@ -360,9 +415,10 @@ async def test_the_order_question_offers_the_buyers_orders_as_buttons(
     await ActionAskOrderId(backend).run(dispatcher, make_tracker(**FORM), {})
     assert responses(dispatcher) == ["utter_ask_order_id"]
     payloads = [b["payload"] for b in dispatcher.messages[0]["buttons"]]
+    # both open to a dispute: in the backend's order, the newest placed first
     assert payloads == [
-        f'/inform{{"order_id":"{ORDER}"}}',
         '/inform{"order_id":"8000000000000001"}',
+        f'/inform{{"order_id":"{ORDER}"}}',
     ]
 
 
@@ -378,41 +434,61 @@ async def test_an_unlinked_channel_user_is_asked_to_link_inside_the_form(
     assert responses(dispatcher) == ["utter_link_account_needed"]
 
 
-OFFER = {"event": "bot", "text": "Shall I connect you with a person?",
-         "data": {"buttons": [{"title": "Yes, a person", "payload": "/request_human"},
-                              {"title": "No", "payload": "/deny"}]}}  # fmt: skip
+OFFER = {
+    "event": "bot",
+    "text": "Shall I connect you with a person?",
+    "data": {
+        "buttons": [
+            {"title": "Yes, a person", "payload": "/request_human"},
+            {"title": "No", "payload": "/deny"},
+        ]
+    },
+}
 
 
 @pytest.mark.parametrize("form", [ValidateDisputeForm, ValidateDisputeChangeForm])
 async def test_a_typed_yes_to_the_offer_of_a_person_hands_over_without_submitting(
-    form: type[ValidateDisputeForm], backend: InMemoryDisputeBackend,
+    form: type[ValidateDisputeForm],
+    backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
-) -> None:  # fmt: skip
+) -> None:
     """Not understood twice at "Shall I open it?", then a person was offered: "yes"."""
     name = form(backend).name().removeprefix("validate_")
     confirm = "dispute_confirmed" if form is ValidateDisputeForm else "change_confirmed"
     tracker = make_tracker(
-        {"order_id": ORDER, confirm: True}, text="yes", intent="affirm", active_loop=name,
-        requested_slot=confirm, events=[user_event("blorp zzk", "nlu_fallback"), OFFER],
-    )  # fmt: skip
+        {"order_id": ORDER, confirm: True},
+        text="yes",
+        intent="affirm",
+        active_loop=name,
+        requested_slot=confirm,
+        events=[user_event("blorp zzk", "nlu_fallback"), OFFER],
+    )
     events = await form(backend).run(dispatcher, tracker, {"forms": {}})
     assert FollowupAction("action_request_handoff") in events
     assert ActiveLoop(None) in events
     assert SlotSet(confirm, None) in events and SlotSet("order_id", None) in events
     assert responses(dispatcher) == []
-    assert backend.disputes("token-alice") == []  # nothing opened
+    assert backend.disputes(Credential("token-alice", "conversation-1")) == []  # nothing opened
 
 
 async def test_a_typed_no_to_the_offer_of_a_person_carries_on_with_the_form(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     tracker = make_tracker(
-        {"order_id": ORDER, "dispute_reason": "damaged", "requested_outcome": "full_refund",
-         "with_return": False, "dispute_description": "It does not switch on.",
-         "dispute_confirmed": False},
-        text="no", intent="deny", active_loop="dispute_form", requested_slot="dispute_confirmed",
+        {
+            "order_id": ORDER,
+            "dispute_reason": "damaged",
+            "requested_outcome": "full_refund",
+            "with_return": False,
+            "dispute_description": "It does not switch on.",
+            "dispute_confirmed": False,
+        },
+        text="no",
+        intent="deny",
+        active_loop="dispute_form",
+        requested_slot="dispute_confirmed",
         events=[user_event("blorp zzk", "nlu_fallback"), OFFER],
-    )  # fmt: skip
+    )
     domain = {"forms": {"dispute_form": {"required_slots": list(DISPUTE_FORM_SLOTS)}}}
     events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
     # Asked again, not declined (a full refund has no amount question to fall back on).
@@ -428,10 +504,13 @@ async def test_a_yes_long_after_an_offer_answers_the_form(
 ) -> None:
     """The offer was two messages ago: this "yes" answers the form's own question."""
     tracker = make_tracker(
-        {"order_id": ORDER, "with_return": True}, text="yes", intent="affirm",
-        active_loop="dispute_form", requested_slot="with_return",
+        {"order_id": ORDER, "with_return": True},
+        text="yes",
+        intent="affirm",
+        active_loop="dispute_form",
+        requested_slot="with_return",
         events=[OFFER, user_event("no thanks", "deny"), {"event": "bot", "text": "Send it back?"}],
-    )  # fmt: skip
+    )
     domain = {"forms": {"dispute_form": {"required_slots": ["order_id", "with_return"]}}}
     tracker.events.append({"event": "slot", "name": "with_return", "value": True})
     events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
@@ -441,20 +520,25 @@ async def test_a_yes_long_after_an_offer_answers_the_form(
 
 @pytest.mark.parametrize(
     ("text", "requested", "expected"),
-    [("my hiking backpack broke, i want my money back", None, "8100000000000023"),
-     ("the backpack", "order_id", "8100000000000023"),
-     ("its the running shoes", "order_id", "8100000000000024"),
-     ("the wireless earbuds please", "order_id", ORDER),
-     ("i'm running out of time", "order_id", None),  # not the shoes' own noun
-     ("the usb hub", "order_id", "8100000000000025"),  # a short product noun
-     ("i paid for it and it's not the one", "order_id", None),  # short words name nothing
-     ("i want to open a dispute", None, None),  # nothing named: the form asks
-     ("the backpack", "dispute_reason", None)],  # not the question being asked
-)  # fmt: skip
+    [
+        ("my hiking backpack broke, i want my money back", None, "8100000000000023"),
+        ("the backpack", "order_id", "8100000000000023"),
+        ("its the running shoes", "order_id", "8100000000000024"),
+        ("the wireless earbuds please", "order_id", ORDER),
+        ("i'm running out of time", "order_id", None),  # not the shoes' own noun
+        ("the usb hub", "order_id", "8100000000000025"),  # a short product noun
+        ("i paid for it and it's not the one", "order_id", None),  # short words name nothing
+        ("i want to open a dispute", None, None),  # nothing named: the form asks
+        ("the backpack", "dispute_reason", None),
+    ],  # not the question being asked
+)
 async def test_a_product_named_instead_of_the_number_picks_the_order(
-    text: str, requested: str | None, expected: str | None,
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher,
-) -> None:  # fmt: skip
+    text: str,
+    requested: str | None,
+    expected: str | None,
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
     backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
     backend.add_order("alice", make_order("8100000000000024", title="Running shoes"))
     backend.add_order("alice", make_order("8100000000000025", title="USB-C hub for the laptop"))
@@ -473,17 +557,178 @@ async def test_a_product_named_is_not_read_without_a_signed_in_buyer(
 
 @pytest.mark.parametrize(
     ("reason", "with_return", "returning"),
-    [("damaged", False, "you keep the item"), ("damaged", True, "you will return the item"),
-     ("not_received", None, "there is nothing to send back")],
-)  # fmt: skip
+    [
+        ("damaged", False, "you keep the item"),
+        ("damaged", True, "you will return the item"),
+        ("not_received", None, "there is nothing to send back"),
+    ],
+)
 async def test_the_summary_shows_the_buyers_words_and_the_return_as_it_is(
-    reason: str, with_return: bool | None, returning: str,
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher,
-) -> None:  # fmt: skip
-    slots = {"order_id": ORDER, "dispute_reason": reason, "requested_outcome": "full_refund",
-             "with_return": with_return, "dispute_description": "x" * 300}  # fmt: skip
+    reason: str,
+    with_return: bool | None,
+    returning: str,
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    slots = {
+        "order_id": ORDER,
+        "dispute_reason": reason,
+        "requested_outcome": "full_refund",
+        "with_return": with_return,
+        "dispute_description": "x" * 300,
+    }
     await ActionAskDisputeConfirmed(backend).run(dispatcher, make_tracker(slots), {})
     message = dispatcher.messages[0]
     assert message["response"] == "utter_ask_dispute_confirmed"
     assert message["returning"] == returning
     assert message["description"] == "x" * 197 + "..."
+
+
+DISPUTE_DOMAIN = {
+    "forms": {
+        "dispute_form": {
+            "required_slots": [
+                "order_id",
+                "dispute_reason",
+                "requested_outcome",
+                "refund_amount",
+                "with_return",
+                "dispute_description",
+                "dispute_confirmed",
+            ]
+        }
+    }
+}
+
+
+@pytest.mark.parametrize("typed", ["0", "-5 euros", "minus 3"])
+async def test_a_refund_of_nothing_or_less_is_refused_with_the_reason(
+    typed: str, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker({"order_id": ORDER}, text=typed, requested_slot="refund_amount", **FORM)
+    result = ValidateDisputeForm(backend).validate_refund_amount(typed, dispatcher, tracker, {})
+    assert result == {"refund_amount": None}
+    assert responses(dispatcher) == ["utter_amount_not_positive"]
+
+
+@pytest.mark.parametrize("typed", ["full refund", "i'll keep them", "partial, 10 euros"])
+async def test_an_answer_given_again_is_not_the_description(
+    typed: str, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(text=typed, requested_slot="dispute_description", **FORM)
+    form = ValidateDisputeForm(backend)
+    assert form.validate_dispute_description(typed, dispatcher, tracker, {}) == {
+        "dispute_description": None
+    }
+    assert responses(dispatcher) == ["utter_description_is_an_answer"]
+
+
+async def test_everything_said_when_the_form_starts_fills_every_answer(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    text = "my earbuds broke, i want a partial refund of 20 euros and i'll keep them"
+    tracker = make_tracker(text=text, intent="open_dispute", **FORM)
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, DISPUTE_DOMAIN)
+    assert SlotSet("requested_outcome", "partial_refund") in events
+    assert SlotSet("refund_amount", "20.00") in events
+    assert SlotSet("with_return", False) in events
+    assert "utter_noted_change" not in responses(dispatcher)  # nothing to change yet
+
+
+@pytest.mark.parametrize(
+    ("typed", "changed"),
+    [
+        ("actually make it 20 euros", {"refund_amount": "20.00"}),
+        ("no wait, i want to keep them", {"with_return": False}),
+        (
+            "sorry i meant a full refund",
+            {"requested_outcome": "full_refund", "refund_amount": None},
+        ),
+    ],
+)
+async def test_a_change_at_the_confirmation_shows_the_summary_again(
+    typed: str,
+    changed: dict[str, object],
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    slots = filled(dispute_confirmed=None, with_return=True, refund_amount="15.00")
+    intent = "deny" if typed.startswith("no") else "inform"
+    tracker = make_tracker(
+        slots, text=typed, intent=intent, requested_slot="dispute_confirmed", **FORM
+    )
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, DISPUTE_DOMAIN)
+    for slot, value in changed.items():
+        assert SlotSet(slot, value) in events
+    assert SlotSet("dispute_confirmed", None) in events  # asked again, with the summary
+    assert responses(dispatcher)[0] == "utter_noted_change"
+
+
+async def test_a_plain_answer_is_no_correction(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    """Mid-form, a message that does not say it corrects anything changes nothing else."""
+    tracker = make_tracker(
+        filled(dispute_confirmed=None, dispute_description=None),
+        text="i tried to return it to the shop but they said no",
+        requested_slot="dispute_description",
+        **FORM,
+    )
+    form = ValidateDisputeForm(backend)
+    assert form.revisions(dispatcher, tracker, DISPUTE_DOMAIN) == []
+
+
+async def test_answers_given_early_are_kept_for_their_question(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    """At "Which order?", "partial, 20 eur" is not the order but is kept, unasked again."""
+    tracker = make_tracker(text="partial, 20 eur", requested_slot="order_id", **FORM)
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, DISPUTE_DOMAIN)
+    assert SlotSet("requested_outcome", "partial_refund") in events
+    assert SlotSet("refund_amount", "20.00") in events
+    assert "utter_noted_change" not in responses(dispatcher)  # nothing was changed
+
+
+async def test_an_answer_given_is_not_changed_without_a_correction(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "15.00"}
+    tracker = make_tracker(
+        slots,
+        text="keep it, 12 euros is what i paid for shipping",
+        requested_slot="with_return",
+        **FORM,
+    )
+    assert ValidateDisputeForm(backend).revisions(dispatcher, tracker, DISPUTE_DOMAIN) == []
+
+
+async def test_a_correction_at_another_question_asks_that_question_again(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    slots = {
+        "order_id": ORDER,
+        "requested_outcome": "partial_refund",
+        "refund_amount": "15.00",
+        "with_return": False,
+    }  # filled from the "no" this message was read as
+    tracker = make_tracker(
+        slots, text="wait, 12 not 15", intent="deny", requested_slot="with_return", **FORM
+    )
+    events = ValidateDisputeForm(backend).revisions(dispatcher, tracker, DISPUTE_DOMAIN)
+    assert SlotSet("refund_amount", "12.00") in events
+    assert SlotSet("with_return", None) in events
+    assert responses(dispatcher) == ["utter_noted_change"]
+
+
+async def test_a_first_message_that_tells_the_whole_problem_is_its_description(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    text = (
+        "I ordered the earbuds and when they arrived the charging case was cracked and the "
+        "right earbud won't pair"
+    )
+    tracker = make_tracker(text=text, intent="open_dispute", **FORM)
+    events = ValidateDisputeForm(backend).revisions(dispatcher, tracker, DISPUTE_DOMAIN)
+    assert SlotSet("dispute_description", text) in events
+    short = make_tracker(text="my earbuds are broken", intent="open_dispute", **FORM)
+    assert ValidateDisputeForm(backend).revisions(dispatcher, short, DISPUTE_DOMAIN) == []

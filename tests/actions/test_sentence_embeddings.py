@@ -46,10 +46,16 @@ def test_vectors_match_the_reference_bert(encoder) -> None:  # type: ignore[no-u
     # The first six values of each vector as computed by the transformers
     # library's BERT on the same weights: the hand-built ONNX graph is that model.
     reference = {
-        "my earbuds arrived broken and I want my money back":
-            [-0.04094, -0.00744, 0.03274, -0.06094, -0.07165, -0.02308],
+        "my earbuds arrived broken and I want my money back": [
+            -0.04094,
+            -0.00744,
+            0.03274,
+            -0.06094,
+            -0.07165,
+            -0.02308,
+        ],
         "yes, i'll return them": [-0.08454, -0.02741, 0.00674, 0.02916, -0.0134, -0.04316],
-    }  # fmt: skip
+    }
     vectors = encoder.embed(list(reference))
     np.testing.assert_allclose(vectors[:, :6], np.array(list(reference.values())), atol=1e-4)
 

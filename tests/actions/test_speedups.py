@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,17 @@ from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from rasa.shared.nlu.training_data.message import Message
 from rasa.utils.endpoints import EndpointConfig
 
-import extensions  # noqa: F401  (installs the speedups)
+from extensions import rasa_patches, speedups
+
+speedups.install()  # as `python -m extensions.server` does at start
+
+
+def test_another_rasa_release_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rasa
+
+    monkeypatch.setattr(rasa, "__version__", "3.7.0")
+    with pytest.raises(rasa_patches.WrongRasaVersion, match=re.escape("3.6.21")):
+        speedups.install()
 
 
 @pytest.mark.parametrize(

@@ -80,8 +80,14 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {error}", pytrace=False)
     url = sa.engine.make_url(PG_ADMIN_URL)
     try:
-        yield {"dialect": "postgresql", "host": url.host, "port": url.port, "db": name,
-               "username": url.username, "password": url.password}  # fmt: skip
+        yield {
+            "dialect": "postgresql",
+            "host": url.host,
+            "port": url.port,
+            "db": name,
+            "username": url.username,
+            "password": url.password,
+        }
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -152,3 +158,29 @@ async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     await say(store, "alice", turn("hi"))
     with sqlite3.connect(tmp_path / "tracker.db") as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_proofs_of_identity_are_never_written(db: dict[str, Any]) -> None:
+    """The chat token and a channel's signed identity serve the turn, then are dropped."""
+    store = CachedSQLTrackerStore(DOMAIN, **db)
+    started = session_start()  # before the messages: events are read from the session's start
+    web = UserUttered(
+        "hi",
+        {"intent": {"name": "greet", "confidence": 1.0}},
+        metadata={"chat_token": "eyJ.secret.token", "lang": "en"},
+    )
+    telegram = UserUttered(
+        "hi",
+        {"intent": {"name": "greet", "confidence": 1.0}},
+        metadata={"verified": {"channel": "telegram", "identity": "eyJ.id.x", "update_id": 7}},
+    )
+    await say(store, "web", [*started, web])
+    await say(store, "telegram:1", [*started, telegram])
+    rasa_store = SQLTrackerStore(DOMAIN, **db)
+    stored_web = dumped(await rasa_store.retrieve("web"))[-1]
+    assert stored_web["metadata"] == {"lang": "en"}
+    stored_tg = dumped(await rasa_store.retrieve("telegram:1"))[-1]
+    assert stored_tg["metadata"] == {"verified": {"channel": "telegram", "update_id": 7}}
+    with rasa_store.session_scope() as session:
+        rows = session.execute(sa.text("SELECT data FROM events")).scalars().all()
+    assert not any("eyJ" in row for row in rows)

@@ -1,0 +1,407 @@
+"""What buyers type, read into values: order numbers, amounts, reasons, outcomes, the
+return choice, and which of their orders they name.
+
+Pure functions of the text, with word-boundary patterns: "all" is not found in "small"
+or "call", "100" not in "1000", "charged twice" is not a charger that broke, and
+"keep" says nothing about the refund. Tested from tables of real phrasings and their
+near misses (tests/actions/test_parsing.py).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from actions.backend_client import Order
+
+
+def _any(*patterns: str) -> re.Pattern[str]:
+    return re.compile("|".join(rf"\b(?:{p})\b" for p in patterns), re.IGNORECASE)
+
+
+# --- order numbers and amounts ------------------------------------------------------------
+
+
+def normalise_order_id(value: Any) -> str | None:
+    """The 16 digits of an order number written with spaces, '#' or the word "order".
+
+    Digits typed in another script or width (full-width digits from an East Asian
+    keyboard, Arabic-Indic, superscript) are the same digits.
+    """
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFKC", str(value))
+    digits = "".join(
+        str(unicodedata.digit(ch)) for ch in text if unicodedata.digit(ch, None) is not None
+    )
+    return digits if len(digits) == 16 else None
+
+
+_NUMBER = re.compile(r"(?<![\d.,])(-|minus\s+)?(\d+(?:[.,]\d{1,2})?)(?!\d|[.,]\d)", re.I)
+
+
+def parse_amount(value: Any) -> Decimal | None:
+    """'12.50', '12,5', '$12', '15 dollars' -> Decimal; anything else -> None.
+
+    Two different numbers ("between 5 and 8", "3 or 4 euros") are no amount: the buyer
+    is asked for one. A negative amount ("-5 euros") is returned as such, for the form to
+    refuse.
+    """
+    if value is None:
+        return None
+    found = {
+        (sign is not None and sign != "", n.replace(",", "."))
+        for sign, n in _NUMBER.findall(str(value))
+    }
+    if len(found) != 1:
+        return None
+    negative, number = found.pop()
+    try:
+        amount = Decimal(number).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        return None
+    return -amount if negative else amount
+
+
+_ASKS_FOR_MONEY = _any(r"refund\w*", "back", r"compensat\w*", r"partial\w*", r"reimburs\w*")
+
+
+_CURRENCY = re.compile(r"[€$£]|\b(?:eur(?:o|os)?|usd|dollars?|pounds?|bucks)\b", re.I)
+
+
+def names_money(text: str) -> bool:
+    """Does the text put a currency on a number ("40 euros", "€20")?"""
+    return bool(_CURRENCY.search(text))
+
+
+def asks_for_money(text: str) -> bool:
+    """Does the text ask for money back ("a partial refund of 10 euros"), as opposed to
+    naming a price ("I paid 9.99 euros")?"""
+    return bool(_ASKS_FOR_MONEY.search(text))
+
+
+# --- the reason --------------------------------------------------------------------------
+
+_NEGATED = r"(?:not|never|didn'?t|haven'?t|hasn'?t|did not|have not|has not|still not|no)"
+REASON_PATTERNS = {
+    "not_received": _any(
+        _NEGATED + r"\s+(?:\w+\s+){0,2}?(?:receiv\w*|arriv\w*|c[ao]me|got(?:ten)?|deliver\w*"
+        r"|show(?:n|ed)? up|turn(?:ed)? up)",
+        r"lost",
+        r"never (?:came|got it)",
+        r"(?:hasn'?t|has not) (?:come|arrived)",
+        r"where is my (?:package|parcel|order)",
+    ),
+    "counterfeit": _any(
+        "counterfeit",
+        r"fakes?",
+        "replica",
+        r"knock[- ]?offs?",
+        r"copy",
+        "imitation",
+        r"not (?:the )?(?:original|genuine|authentic|real)",
+        "bootleg",
+    ),
+    "wrong_item": _any(
+        "wrong",
+        "not what i ordered",
+        r"different (?:item|product|model|colou?r|size|one)",
+        r"instead of",
+        r"(?:ordered|bought) .{1,60}? (?:got|received|came with)",
+        r"another (?:item|product)",
+    ),
+    "missing_parts": _any(
+        "missing",
+        "incomplete",
+        "only one",
+        r"not all",
+        r"parts?",
+        r"without (?:the|a|an|its|any)",
+        r"no (?:charger|cable|case|manual|adapter|box|strap)",
+        "empty",
+    ),
+    "damaged": _any(
+        r"damag\w*",
+        r"broke\w*",
+        r"crack\w*",
+        r"smash\w*",
+        r"shatter\w*",
+        r"defect\w*",
+        r"(?:not|doesn'?t|does not|won'?t|will not|isn'?t) (?:work\w*|charg\w*|turn on|switch on)",
+        "dead",
+        "faulty",
+        r"scratch\w*",
+        "torn",
+        r"leak\w*",
+        r"dent\w*",
+        "stopped working",
+        "no sound",
+        r"burn\w*",
+        r"crackl\w*",
+        r"buzz\w*",
+        "silent",
+        r"rip(?:ped)?",
+    ),
+    "not_as_described": _any(
+        r"describ\w*",
+        r"descripci\w*",
+        "photo",
+        "picture",
+        "quality",
+        "different from",
+        "not like",
+        "looks nothing",
+        r"cheap\w*",
+        "material",
+        r"smaller",
+        r"bigger",
+        r"(?:too|very) (?:small|big|large|tight|loose)",
+    ),
+}
+# Checked in this order: "never arrived" is not a damaged item, "fake" is counterfeit
+# before "not as described", and "the wrong colour" before a word about looks.
+REASON_ORDER = (
+    "not_received",
+    "counterfeit",
+    "wrong_item",
+    "missing_parts",
+    "damaged",
+    "not_as_described",
+)
+
+
+def reason_from_text(text: str) -> str | None:
+    for reason in REASON_ORDER:
+        if REASON_PATTERNS[reason].search(text):
+            return reason
+    return None
+
+
+# --- the outcome and the return ---------------------------------------------------------------
+
+OUTCOME_PATTERNS = {
+    "partial_refund": _any(
+        r"partial\w*",
+        r"part of (?:it|the (?:money|price))",
+        "some (?:money|of it)",
+        "half",
+        r"discount\w*",
+        r"compensat\w*",
+        "a bit back",
+        "some back",
+    ),
+    "full_refund": _any(
+        "full",
+        r"all (?:(?:of )?(?:my|the) )?money",
+        "all of it",
+        "whole",
+        "entire",
+        "everything",
+        "complete",
+        "every penny",
+        r"100 ?%",
+        "money back",
+        "refund",
+    ),
+}
+
+
+# Said unasked, "a refund" or "my money back" chooses nothing: only these do.
+_FULL_SAID = _any(
+    "full",
+    "whole",
+    "entire",
+    r"all (?:(?:of )?(?:my|the) )?money",
+    "all of it",
+    "every penny",
+    r"100 ?%",
+)
+
+
+def outcome_from_text(text: str) -> str | None:
+    """The answer to "full or partial?": partial before full ("a partial refund" also
+    says "refund"), and a plain "refund" is a full one."""
+    for outcome in ("partial_refund", "full_refund"):
+        if OUTCOME_PATTERNS[outcome].search(text):
+            return outcome
+    return None
+
+
+def outcome_stated(text: str) -> str | None:
+    """The outcome a message chooses without being asked: "a partial refund", "my full
+    money back"; "I want a refund" chooses nothing."""
+    if OUTCOME_PATTERNS["partial_refund"].search(text):
+        return "partial_refund"
+    return "full_refund" if _FULL_SAID.search(text) else None
+
+
+_NEGATION = (
+    r"\b(?:no need to|no(?!,)|not|never|without|don'?t|do not|won'?t|will not|can'?t|cannot"
+    r"|rather not)\b"
+)
+# "no, I keep it" says no to the question, not to keeping; so "no" negates only a return.
+_VERB_NEGATION = r"\b(?:not|never|don'?t|do not|won'?t|will not|can'?t|cannot)\b"
+_WITHIN_A_FEW_WORDS = r"(?:\W+\w+'?\w*){0,4}?\W+"
+_SEND_BACK = r"(?:return\w*|send\w*|ship\w*|post\w*|mail\w*)\b"
+# Ordered: the first pattern that matches decides; None means "not about the return".
+_RETURN_CHOICES = (
+    (re.compile(_VERB_NEGATION + _WITHIN_A_FEW_WORDS + r"keep", re.IGNORECASE), True),
+    # "keep", "keeping", not "keeps": "it keeps buzzing" is no choice of the buyer's.
+    (re.compile(r"\bkeep(?:ing)?\b", re.IGNORECASE), False),
+    (re.compile(_NEGATION + _WITHIN_A_FEW_WORDS + _SEND_BACK, re.IGNORECASE), False),
+    (re.compile(r"\b" + _SEND_BACK, re.IGNORECASE), True),
+)
+# Negative words that say yes: "no problem, I'll return it", "I don't mind sending it".
+_NOT_A_NEGATION = re.compile(
+    r"\b(?:no (?:problem|prob|worries|issue)s?|not a problem|(?:don'?t|do not) mind)\b",
+    re.IGNORECASE,
+)
+
+
+def return_choice_from_text(text: str) -> bool | None:
+    """Whether a typed answer sends the item back (True), keeps it (False), or says neither:
+    "yes, I'll return them", "I'd rather keep it", "I won't ship it back"."""
+    text = _NOT_A_NEGATION.sub("fine", text)
+    for pattern, returns_item in _RETURN_CHOICES:
+        if pattern.search(text):
+            return returns_item
+    return None
+
+
+# --- which order -------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z]{3,}|\d+")
+# Short words that name no product; "hub", "mug", "bag", "fan" and the like do.
+_NOT_PRODUCTS = frozenset(
+    "the and for you are but not was got has had its his her can did one all any our out why"
+    " how who too new now yet use get see way day may say own off let put ask try big old bad"
+    " two per via yes ago him she they them this that with from have what when your just".split()
+)
+_GENERIC = frozenset({"order", "item", "package", "parcel", "product", "dispute"})
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in _WORD.findall(text.lower()) if word not in _NOT_PRODUCTS]
+
+
+def _stems(text: str) -> set[str]:
+    return {word.removesuffix("s") for word in _words(text)}
+
+
+def _one_typo_apart(a: str, b: str) -> bool:
+    """Two words of five letters or more one keystroke apart ("speeker", "bakpack")."""
+    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 1 or a[0] != b[0]:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
+def _shared(title: set[str], said: set[str]) -> int:
+    return sum(1 for w in title if w in said or any(_one_typo_apart(w, s) for s in said))
+
+
+def orders_named(orders: list[Order], text: str) -> list[str]:
+    """The orders whose product a message names best ("my backpack", "the earbuds",
+    "gadget bundle #30": a number in the title tells alike products apart; a typo of
+    one keystroke in a long word still names it: "the speeker")."""
+    said = _stems(text) - _GENERIC
+    shared = {order.id: _shared(_stems(order.title), said) for order in orders}
+    best = max(shared.values(), default=0)
+    return [order_id for order_id, count in shared.items() if count and count == best]
+
+
+_QUALIFIER = re.compile(r"\s(?:for|with|in|from|to|compatible)\s.*", re.IGNORECASE)
+
+
+def head_noun(title: str) -> str | None:
+    """The word a buyer names a product by: the last of its title before any qualifier
+    ("Running shoes", "USB-C hub for laptops"), numbers aside."""
+    words = [w for w in _words(_QUALIFIER.sub("", title)) if not w.isdigit()] or _words(title)
+    return words[-1].removesuffix("s") if words else None
+
+
+def order_named_alone(orders: list[Order], text: str) -> str | None:
+    """The one order a message names by its product ("my bluetooth speaker stopped
+    working"), or None. Stricter than `orders_named`: the product's own noun must be there,
+    so "I'm running out of time" does not pick the running shoes."""
+    titles = {order.id: order.title for order in orders}
+    said = _stems(text)
+    named = [
+        i
+        for i in orders_named(orders, text)
+        if (noun := head_noun(titles[i])) and _shared({noun}, said)
+    ]
+    if len(named) > 1:
+        # "my earbuds came with a cracked case": the product the buyer calls theirs.
+        mine = _stems(" ".join(_MY.findall(text)))
+        named = [i for i in named if _shared({head_noun(titles[i]) or ""}, mine)]
+    return named[0] if len(named) == 1 else None
+
+
+# The two words after "my" (or "our"): "my earbuds", "my new phone".
+_MY = re.compile(r"\b(?:my|our)\s+(\w+(?:\s+\w+)?)", re.IGNORECASE)
+
+
+# Only phrases about the *order*: "the wrong one" or "a different item" may well be the
+# buyer's reason (a wrong item was sent), not a correction.
+_OTHER_ORDER = re.compile(
+    r"\b(?:other|another|different|wrong) order\b|\bthe other one\b"
+    r"|\bnot (?:this|that|the right) order\b|\border is wrong\b",
+    re.IGNORECASE,
+)
+
+
+def names_another_order(text: str) -> bool:
+    """ "no, the other order": the chosen order is not the one meant."""
+    return bool(_OTHER_ORDER.search(text))
+
+
+# --- corrections --------------------------------------------------------------------------------
+
+_CORRECTION = _any(
+    "actually",
+    r"(?:no[,.!]?\s+)?wait",
+    "sorry",
+    "oops",
+    r"i meant",
+    r"i mean",
+    r"make (?:it|that)",
+    r"change (?:it|that|the amount)",
+    "instead",
+    "rather",
+    "correction",
+    "hang on",
+    "hold on",
+    r"not \w+(?: \w+)?,? but",
+    r"i (?:changed|change) my mind",
+)
+
+
+def is_correction(text: str) -> bool:
+    """Does the message correct something said earlier ("actually make it 20 euros",
+    "wait, 12 not 15", "sorry, i meant partial")?"""
+    return bool(_CORRECTION.search(text))
+
+
+_DISCARDED = re.compile(r"\b(?:not|instead of|rather than|no longer)\s+(?:\w+\s+){0,1}$", re.I)
+
+
+def amount_stated(text: str) -> Decimal | None:
+    """The one amount a message asks for, numbers it sets aside left out: "make it 20
+    euros" (20), "12 not 15" (12), "not 15 but 12" (12), "between 5 and 8" (None)."""
+    kept = set()
+    for found in _NUMBER.finditer(text):
+        if _DISCARDED.search(text[max(0, found.start() - 30) : found.start()]):
+            continue
+        kept.add(found.group(0).replace(" ", ""))
+    return parse_amount(kept.pop()) if len(kept) == 1 else None

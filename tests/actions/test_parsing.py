@@ -1,0 +1,238 @@
+"""What buyers type, read into values (actions/parsing.py): tables of real phrasings and
+their near misses."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from actions.parsing import (
+    amount_stated,
+    asks_for_money,
+    is_correction,
+    names_another_order,
+    normalise_order_id,
+    order_named_alone,
+    orders_named,
+    outcome_from_text,
+    parse_amount,
+    reason_from_text,
+    return_choice_from_text,
+)
+from tests.actions.fake_backend import make_order
+
+# Digits of another width or script, as a phone keyboard may type them: the same number.
+FULLWIDTH = "".join(chr(0xFF10 + int(d)) for d in "8123456789012345")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("12.5", Decimal("12.50")),
+        ("$12", Decimal("12.00")),
+        ("12,50", Decimal("12.50")),
+        ("abc", None),
+        ("1.2.3", None),
+        (None, None),
+        ("15 dollars", Decimal("15.00")),
+        ("10 euros, yes 10", Decimal("10.00")),
+        ("1000", Decimal("1000.00")),
+        ("somewhere between 5 and 8", None),
+        ("3 or 4 euros", None),
+        ("-5 euros", Decimal("-5.00")),
+        ("minus 5", Decimal("-5.00")),
+        ("0", Decimal("0.00")),
+        ("well 25-ish", Decimal("25.00")),
+    ],
+)
+def test_parse_amount(value: object, expected: Decimal | None) -> None:
+    assert parse_amount(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("8123 4567 8901 2345", "8123456789012345"),
+        ("#8123456789012345", "8123456789012345"),
+        ("812345", None),
+        (FULLWIDTH, "8123456789012345"),
+        ("\u0668" * 16, "8" * 16),
+        ("8" * 38, None),
+        (None, None),
+    ],
+)
+def test_normalise_order_id(value: object, expected: str | None) -> None:
+    assert normalise_order_id(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("it arrived cracked", "damaged"),
+        ("this is a fake", "counterfeit"),
+        ("theyre fake. the logo on the box is misspelled", "counterfeit"),
+        ("not the original brand", "counterfeit"),
+        ("the charger is missing", "missing_parts"),
+        ("they sent the wrong colour", "wrong_item"),
+        ("i ordered earbuds and got a pink phone holder", "wrong_item"),
+        ("it never arrived", "not_received"),
+        ("i still haven't received it", "not_received"),
+        ("looks nothing like the photo", "not_as_described"),
+        ("it won't charge", "damaged"),
+        ("doesn't turn on", "damaged"),
+        ("the left bud is silent", "damaged"),
+        # near misses: words inside other words, and words about something else
+        ("i was charged twice", None),
+        ("it came in a small box", None),
+        ("hmm", None),
+        ("my partner said so", None),
+    ],
+)
+def test_reason_from_free_text(text: str, reason: str | None) -> None:
+    assert reason_from_text(text) == reason
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        ("partial", "partial_refund"),
+        ("a partial refund please", "partial_refund"),
+        ("half of it back", "partial_refund"),
+        ("full", "full_refund"),
+        ("all my money back", "full_refund"),
+        ("the whole amount", "full_refund"),
+        ("100% refund", "full_refund"),
+        # near misses: "all" in "small"/"call", "100" in "1000", "keep" is about the return
+        ("it is small", None),
+        ("please call me", None),
+        ("i paid 1000 for it", None),
+        ("i'll keep it", None),
+        ("hmm", None),
+    ],
+)
+def test_outcome_from_free_text(text: str, outcome: str | None) -> None:
+    assert outcome_from_text(text) == outcome
+
+
+@pytest.mark.parametrize(
+    ("text", "returns_item"),
+    [
+        ("yes, i'll return them", True),
+        ("I can send it back", True),
+        ("ok, shipping it back", True),
+        ("I don't want to keep it", True),
+        ("i'll keep it", False),
+        ("no return please", False),
+        ("no, I keep them", False),
+        ("i prefer not to return it", False),
+        ("I won't send anything back", False),
+        ("no need to post it back", False),
+        ("no problem, I'll return it", True),
+        ("i don't mind sending them back", True),
+        ("not a problem, i can ship it", True),
+        ("no, i don't mind keeping it", False),
+        ("15 euros", None),
+        ("hmm", None),
+        ("the right earbud keeps buzzing", None),
+        ("keeping them is fine", False),
+    ],
+)
+def test_return_choice_from_free_text(text: str, returns_item: bool | None) -> None:
+    assert return_choice_from_text(text) is returns_item
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("a partial refund of 10 euros", True),
+        ("i want 20 back", True),
+        ("i paid 9.99 euros and it broke", False),
+        ("my sister got 3 euros", False),
+    ],
+)
+def test_asks_for_money(text: str, asks: bool) -> None:
+    assert asks_for_money(text) is asks
+
+
+ORDERS = [
+    make_order("8100000000000011", title="Wireless earbuds"),
+    make_order("8100000000000012", title="Phone case for iPhone"),
+    make_order("8300000000000032", title="Running shoes"),
+    make_order("8500000000000029", title="Gadget bundle #29"),
+    make_order("8500000000000030", title="Gadget bundle #30"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("my earbuds broke", ["8100000000000011"]),
+        ("the phone case", ["8100000000000012"]),
+        ("gadget bundle #30 broke", ["8500000000000030"]),
+        ("my gadget bundle", ["8500000000000029", "8500000000000030"]),
+        ("the order", []),
+    ],
+)
+def test_orders_named(text: str, named: list[str]) -> None:
+    assert orders_named(ORDERS, text) == named
+
+
+@pytest.mark.parametrize(
+    ("text", "order_id"),
+    [
+        ("my running shoes are falling apart", "8300000000000032"),
+        ("pls cancle my dispite for the runing shoes", "8300000000000032"),
+        ("my earbud broke", "8100000000000011"),
+        ("the erabuds", "8100000000000011"),
+        ("my earbuds came with a cracked case", "8100000000000011"),
+        ("the charging case is missing from my earbuds package", "8100000000000011"),
+        ("the case of the earbuds is cracked", None),
+        ("i'm running out of time", None),
+        ("gadget bundle #30 broke, can i open a dispute?", "8500000000000030"),
+        ("my gadget bundle broke", None),
+    ],
+)
+def test_one_order_named_alone(text: str, order_id: str | None) -> None:
+    assert order_named_alone(ORDERS, text) == order_id
+
+
+@pytest.mark.parametrize(
+    ("text", "another"),
+    [("no, the other order", True), ("wrong order", True), ("the wrong item was sent", False)],
+)
+def test_names_another_order(text: str, another: bool) -> None:
+    assert names_another_order(text) is another
+
+
+@pytest.mark.parametrize(
+    ("text", "correction"),
+    [
+        ("actually make it 20 euros", True),
+        ("wait, 12 not 15", True),
+        ("oh sorry i meant partial, not full", True),
+        ("no wait, i want to keep them", True),
+        ("i changed my mind, full refund", True),
+        ("the earbuds crackle", False),
+        ("yes open it", False),
+        ("15", False),
+    ],
+)
+def test_is_correction(text: str, correction: bool) -> None:
+    assert is_correction(text) is correction
+
+
+@pytest.mark.parametrize(
+    ("text", "amount"),
+    [
+        ("actually make it 20 euros", Decimal("20.00")),
+        ("wait, 12 not 15", Decimal("12.00")),
+        ("not 15 but 12", Decimal("12.00")),
+        ("12 instead of 15", Decimal("12.00")),
+        ("between 5 and 8", None),
+        ("make it -5", Decimal("-5.00")),
+        ("no amount here", None),
+    ],
+)
+def test_amount_stated(text: str, amount: Decimal | None) -> None:
+    assert amount_stated(text) == amount
