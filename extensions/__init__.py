@@ -1,9 +1,6 @@
 """Code that runs inside the Rasa server: channels, NLU components, speed-ups.
 
-Rasa imports this package at start-up (the web chat channel and the entity
-extractor live here), which is when the speed-ups are installed.
+Nothing here changes Rasa when imported: the Rasa server is started through
+`python -m extensions.server`, which installs every patch of Rasa explicitly, in one
+place (extensions/rasa_patches.py; docs/rasa-patches.md lists them).
 """
-
-from extensions import speedups
-
-speedups.install()

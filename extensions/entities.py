@@ -24,10 +24,21 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 ORDER_ID = re.compile(r"(?<![\w.,])#?\s?(\d(?:[ \-]?\d){15})(?![\w])")
 
 _CURRENCY_WORDS = {
-    "$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "bucks": "USD",
-    "us$": "USD", "€": "EUR", "eur": "EUR", "euro": "EUR", "euros": "EUR",
-    "£": "GBP", "gbp": "GBP", "pound": "GBP", "pounds": "GBP",
-}  # fmt: skip
+    "$": "USD",
+    "usd": "USD",
+    "dollar": "USD",
+    "dollars": "USD",
+    "bucks": "USD",
+    "us$": "USD",
+    "€": "EUR",
+    "eur": "EUR",
+    "euro": "EUR",
+    "euros": "EUR",
+    "£": "GBP",
+    "gbp": "GBP",
+    "pound": "GBP",
+    "pounds": "GBP",
+}
 _CURRENCY = r"(?:us\$|[$€£]|usd|eur|gbp|dollars?|bucks|euros?|pounds?)"
 AMOUNT = re.compile(
     rf"(?:(?P<before>{_CURRENCY})\s?(?P<num1>\d{{1,6}}(?:[.,]\d{{1,2}})?)(?![\d])"

@@ -10,7 +10,12 @@
 - sends with aiohttp to a configurable Graph API base URL, never blocking the event loop;
 - messages pushed outside a reply (operator replies, `output_channel=latest`) go as
   `RESPONSE` inside Messenger's 24-hour window and as `MESSAGE_TAG` + `HUMAN_AGENT` after it;
-- images and files become the intent `send_evidence`, described in the metadata.
+  the window runs from the user's message as Messenger stamped it (a delivery retried late
+  does not reopen it), against an injectable clock;
+- images and files become the intent `send_evidence`, described in the verified metadata;
+- names the conversation `facebook:<PSID>` and signs who the user is (extensions/identity.py),
+  so only a signed delivery can act for a linked buyer; an event delivered twice (same `mid`)
+  is handled once, and one malformed event never costs the rest of its batch.
 
 With no page access token the channel is off: its routes answer 404.
 """
@@ -32,6 +37,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from extensions import identity, inbound
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://graph.facebook.com/v18.0"
@@ -43,6 +50,7 @@ MAX_TEMPLATE_BUTTONS = 3
 MAX_TEMPLATE_TEXT = 640
 STANDARD_WINDOW_SECONDS = 24 * 3600
 EVIDENCE_TEXT = "/send_evidence"
+Clock = Callable[[], float]  # seconds since the epoch, as time.time
 
 
 class MessengerOutput(OutputChannel):
@@ -60,8 +68,10 @@ class MessengerOutput(OutputChannel):
         pushed: bool = False,
         last_seen: dict[str, float] | None = None,
         window_seconds: float = STANDARD_WINDOW_SECONDS,
+        clock: Clock = time.time,
     ) -> None:
         self.page_access_token = page_access_token
+        self.clock = clock
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self.pushed = pushed  # not a reply to a message being handled (operator, reminders)
         self.last_seen = last_seen if last_seen is not None else {}
@@ -70,15 +80,18 @@ class MessengerOutput(OutputChannel):
     def messaging_type(self, recipient_id: str) -> dict[str, str]:
         if not self.pushed:
             return {"messaging_type": "RESPONSE"}
-        seen = self.last_seen.get(recipient_id)
-        if seen is not None and time.time() - seen < self.window_seconds:
+        seen = self.last_seen.get(psid_of(recipient_id))
+        if seen is not None and self.clock() - seen < self.window_seconds:
             return {"messaging_type": "RESPONSE"}
         # Outside the standard window (or not known to be inside it): a person answering.
         return {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
 
     async def send(self, recipient_id: str, message: dict[str, Any]) -> None:
-        body = {"recipient": {"id": recipient_id}, **self.messaging_type(recipient_id),
-                "message": message}  # fmt: skip
+        body = {
+            "recipient": {"id": psid_of(recipient_id)},
+            **self.messaging_type(recipient_id),
+            "message": message,
+        }
         url = f"{self.api_url}/me/messages"
         try:
             params = {"access_token": self.page_access_token}
@@ -99,8 +112,10 @@ class MessengerOutput(OutputChannel):
             await self.send(recipient_id, {"text": text[start : start + MAX_TEXT]})
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        await self.send(recipient_id, {"attachment": {"type": "image", "payload": {
-            "url": image, "is_reusable": True}}})  # fmt: skip
+        await self.send(
+            recipient_id,
+            {"attachment": {"type": "image", "payload": {"url": image, "is_reusable": True}}},
+        )
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
@@ -112,11 +127,13 @@ class MessengerOutput(OutputChannel):
         for button in buttons:
             title = _title(button)
             if button.get("url"):
-                template_buttons.append({"type": "web_url", "title": title,
-                                         "url": str(button["url"])})  # fmt: skip
+                template_buttons.append(
+                    {"type": "web_url", "title": title, "url": str(button["url"])}
+                )
             else:
-                template_buttons.append({"type": "postback", "title": title,
-                                         "payload": _payload(button)})  # fmt: skip
+                template_buttons.append(
+                    {"type": "postback", "title": title, "payload": _payload(button)}
+                )
         if len(text) > MAX_TEMPLATE_TEXT:  # the template's text is short: say the rest first
             await self.send_text_message(recipient_id, text)
             text = "…"
@@ -126,18 +143,25 @@ class MessengerOutput(OutputChannel):
     async def send_quick_replies(
         self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
     ) -> None:
-        replies = [{"content_type": "text", "title": _title(q), "payload": _payload(q)}
-                   for q in quick_replies[:MAX_QUICK_REPLIES]]  # fmt: skip
+        replies = [
+            {"content_type": "text", "title": _title(q), "payload": _payload(q)}
+            for q in quick_replies[:MAX_QUICK_REPLIES]
+        ]
         if len(quick_replies) > MAX_QUICK_REPLIES:
-            logger.warning("messenger: %d quick replies cut to %d", len(quick_replies),
-                           MAX_QUICK_REPLIES)  # fmt: skip
-        await self.send(recipient_id, {"text": (text or "…")[:MAX_TEXT],
-                                       "quick_replies": replies})  # fmt: skip
+            logger.warning(
+                "messenger: %d quick replies cut to %d", len(quick_replies), MAX_QUICK_REPLIES
+            )
+        await self.send(recipient_id, {"text": (text or "…")[:MAX_TEXT], "quick_replies": replies})
 
     async def send_custom_json(
         self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
     ) -> None:
         await self.send(recipient_id, dict(json_message))
+
+
+def psid_of(recipient_id: str) -> str:
+    """Messenger's page-scoped user id in a conversation id (`facebook:4242` -> `4242`)."""
+    return recipient_id.removeprefix(identity.conversation_id("facebook", ""))
 
 
 def _title(button: dict[str, Any]) -> str:
@@ -166,6 +190,7 @@ class MessengerInput(InputChannel):
             page_access_token=str(credentials.get("page-access-token") or ""),
             api_url=str(credentials.get("api_url") or DEFAULT_API_URL),
             window_seconds=float(window) if window else STANDARD_WINDOW_SECONDS,
+            identity_secret=str(credentials.get("identity_secret") or ""),
         )
 
     def __init__(
@@ -175,7 +200,12 @@ class MessengerInput(InputChannel):
         page_access_token: str,
         api_url: str = DEFAULT_API_URL,
         window_seconds: float = STANDARD_WINDOW_SECONDS,
+        identity_secret: str = "",
+        clock: Clock = time.time,
     ) -> None:
+        self.clock = clock
+        self.identity_secret = identity_secret.strip()
+        self.seen = inbound.SeenIds()
         self.verify_token = verify_token.strip()
         self.app_secret = app_secret.strip()
         self.page_access_token = page_access_token.strip()
@@ -185,8 +215,7 @@ class MessengerInput(InputChannel):
         if not self.page_access_token:
             logger.info("messenger channel off: FACEBOOK_PAGE_ACCESS_TOKEN is not set")
         elif not self.app_secret:
-            logger.error("messenger channel refuses every delivery: FACEBOOK_APP_SECRET is "
-                         "not set")  # fmt: skip
+            logger.error("messenger channel refuses every delivery: FACEBOOK_APP_SECRET is not set")
 
     @property
     def enabled(self) -> bool:
@@ -194,9 +223,13 @@ class MessengerInput(InputChannel):
 
     def output(self, *, pushed: bool) -> MessengerOutput:
         return MessengerOutput(
-            self.page_access_token, self.api_url, pushed=pushed, last_seen=self.last_seen,
+            self.page_access_token,
+            self.api_url,
+            pushed=pushed,
+            last_seen=self.last_seen,
             window_seconds=self.window_seconds,
-        )  # fmt: skip
+            clock=self.clock,
+        )
 
     def get_output_channel(self) -> OutputChannel | None:
         return self.output(pushed=True) if self.enabled else None
@@ -206,8 +239,9 @@ class MessengerInput(InputChannel):
         if not self.app_secret or not given.startswith("sha256="):
             return False
         expected = hmac.new(self.app_secret.encode(), request.body or b"", hashlib.sha256)
-        return hmac.compare_digest(given.removeprefix("sha256=").encode(),
-                                   expected.hexdigest().encode())  # fmt: skip
+        return hmac.compare_digest(
+            given.removeprefix("sha256=").encode(), expected.hexdigest().encode()
+        )
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("custom_messenger_webhook", __name__)
@@ -224,9 +258,11 @@ class MessengerInput(InputChannel):
                 return response.json({"status": "off"}, status=404)
             mode = request.args.get("hub.mode")
             token = request.args.get("hub.verify_token") or ""
-            ok = mode == "subscribe" and bool(self.verify_token) and hmac.compare_digest(
-                token.encode(), self.verify_token.encode()
-            )  # fmt: skip
+            ok = (
+                mode == "subscribe"
+                and bool(self.verify_token)
+                and hmac.compare_digest(token.encode(), self.verify_token.encode())
+            )
             if not ok:
                 logger.warning("messenger: webhook verification with a wrong token refused")
                 return response.text("forbidden", status=403)
@@ -251,8 +287,7 @@ class MessengerInput(InputChannel):
                 try:
                     await self.handle(event, on_new_message)
                 except Exception:  # acknowledged: Messenger would redeliver the whole batch
-                    logger.exception("messenger: event from %s failed",
-                                     (event.get("sender") or {}).get("id"))  # fmt: skip
+                    logger.exception("messenger: an event from %s failed", _sender_of(event))
             return response.text("success")
 
         return hook
@@ -262,13 +297,40 @@ class MessengerInput(InputChannel):
     ) -> None:
         parsed = parse_event(event)
         if parsed is None:
-            logger.info("messenger: event without a message acknowledged (keys %s)",
-                        sorted(event))  # fmt: skip
+            logger.info("messenger: event without a message acknowledged (keys %s)", sorted(event))
             return
-        sender, text, metadata = parsed
-        self.last_seen[sender] = time.time()
-        await on_new_message(UserMessage(text, self.output(pushed=False), sender,
-                                         input_channel=self.name(), metadata=metadata))  # fmt: skip
+        sender, text, facts = parsed
+        mid = facts.get("mid")
+        if isinstance(mid, str) and mid and not self.seen.first_time(f"facebook:{mid}"):
+            logger.info("messenger: message %s delivered again, already handled", mid)
+            return
+        self.note_seen(sender, event)
+        metadata = {inbound.VERIFIED: {**facts, **self.verified_identity(sender)}}
+        conversation = identity.conversation_id(self.name(), sender)
+        await on_new_message(
+            UserMessage(
+                inbound.readable_text(text),
+                self.output(pushed=False),
+                conversation,
+                input_channel=self.name(),
+                metadata=metadata,
+            )
+        )
+
+    def note_seen(self, sender: str, event: dict[str, Any]) -> None:
+        """When the user last wrote: the message's own timestamp (milliseconds, signed with
+        the rest of the delivery), never later than now; the latest message counts."""
+        now = self.clock()
+        stamp = event.get("timestamp")
+        written = stamp / 1000 if isinstance(stamp, int | float) and stamp > 0 else now
+        self.last_seen[sender] = max(self.last_seen.get(sender, 0.0), min(written, now))
+
+    def verified_identity(self, psid: str) -> dict[str, str]:
+        if not self.identity_secret:
+            logger.error("messenger: CHANNEL_IDENTITY_SECRET is not set; users stay anonymous")
+            return {"channel": self.name()}
+        signed = identity.assert_identity(self.name(), psid, secret=self.identity_secret)
+        return {"channel": self.name(), "identity": signed}
 
 
 def _events(delivery: dict[str, Any]) -> list[dict[str, Any]]:
@@ -283,38 +345,66 @@ def _events(delivery: dict[str, Any]) -> list[dict[str, Any]]:
     return events
 
 
-def parse_event(event: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
-    """(sender id, text, metadata) of a user's message, quick reply or postback."""
-    sender = (event.get("sender") or {}).get("id")
-    if not sender:
+def _sender_of(event: dict[str, Any]) -> str | None:
+    """The sender's page-scoped id: digits, as Messenger sends them; None for anything else."""
+    sender = event.get("sender")
+    psid = sender.get("id") if isinstance(sender, dict) else None
+    if isinstance(psid, int) and not isinstance(psid, bool):
+        psid = str(psid)
+    if not isinstance(psid, str) or not psid.isascii() or not psid.isdigit() or len(psid) > 40:
         return None
-    sender = str(sender)
+    return psid
+
+
+def parse_event(event: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+    """(sender id, text, facts) of a user's message, quick reply or postback; the facts
+    (message id, attachments) go into the message's verified metadata."""
+    sender = _sender_of(event)
+    if sender is None:
+        return None
     postback = event.get("postback")
     if isinstance(postback, dict) and postback.get("payload"):
-        return sender, str(postback["payload"]), {}
+        return sender, str(postback["payload"]), {"mid": _mid(postback)}
     message = event.get("message")
     if not isinstance(message, dict) or message.get("is_echo"):
         return None
-    metadata: dict[str, Any] = {"facebook_mid": message.get("mid")}
+    facts: dict[str, Any] = {"mid": _mid(message)}
     quick = message.get("quick_reply")
     if isinstance(quick, dict) and quick.get("payload"):
-        return sender, str(quick["payload"]), metadata
-    files = [_attachment(a) for a in message.get("attachments") or [] if isinstance(a, dict)]
+        return sender, str(quick["payload"]), facts
+    attachments = message.get("attachments")
+    files = (
+        [_attachment(a) for a in attachments if isinstance(a, dict)]
+        if isinstance(attachments, list)
+        else []
+    )
     files = [f for f in files if f is not None]
     if files:
-        metadata["attachments"] = files
-        return sender, EVIDENCE_TEXT, metadata
+        facts["attachments"] = files
+        return sender, EVIDENCE_TEXT, facts
     text = message.get("text")
     if isinstance(text, str) and text.strip():
-        return sender, text, metadata
+        return sender, text, facts
     return None
+
+
+def _mid(part: dict[str, Any]) -> str | None:
+    mid = part.get("mid")
+    return mid if isinstance(mid, str) and mid else None
 
 
 def _attachment(attachment: dict[str, Any]) -> dict[str, Any] | None:
     kind = attachment.get("type")
-    url = (attachment.get("payload") or {}).get("url")
+    payload = attachment.get("payload")
+    url = payload.get("url") if isinstance(payload, dict) else None
     if kind not in ("image", "file") or not isinstance(url, str) or not url:
         return None
     name = urlparse(url).path.rsplit("/", 1)[-1]
-    return {"channel": "facebook", "kind": kind, "url": url, "file_name": name,
-            "mime_type": "", "caption": ""}  # fmt: skip
+    return {
+        "channel": "facebook",
+        "kind": kind,
+        "url": url,
+        "file_name": name,
+        "mime_type": "",
+        "caption": "",
+    }

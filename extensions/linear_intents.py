@@ -40,6 +40,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from extensions.sentence_embeddings import SentenceEmbeddingFeaturizer, normalise
+from extensions.spelling import text_of
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     # -- features ---------------------------------------------------------
 
     def _features(self, messages: list[Message], fit: bool = False) -> scipy.sparse.csr_matrix:
-        texts = [normalise(m.get(TEXT)) for m in messages]
+        texts = [normalise(text_of(m)) for m in messages]
         blocks = []
         for kind in ANALYSERS:
             vectoriser = self._vectorisers[kind]
@@ -187,7 +188,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
     def _probabilities(self, message: Message) -> np.ndarray:
         """What `predict_proba` gives for one message, from the coefficients directly."""
         assert self._model is not None
-        text = normalise(message.get(TEXT))
+        text = normalise(text_of(message))
         coefficients = self._model.coef_
         scores = self._model.intercept_.astype(np.float64)
         offset = 0
@@ -195,9 +196,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             vectoriser = self._vectorisers[kind]
             vocabulary, idf = vectoriser.vocabulary_, vectoriser.idf_
             counts = Counter(
-                index for index in map(vocabulary.get, self._analysers[kind](text))
+                index
+                for index in map(vocabulary.get, self._analysers[kind](text))
                 if index is not None
-            )  # fmt: skip
+            )
             if counts:
                 columns = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
                 frequencies = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))

@@ -32,6 +32,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from extensions.entities import find_order_ids
+from extensions.spelling import text_of
 
 MAX_TOKENS = 64  # buyers' messages are short; longer ones keep their start
 BATCH_SIZE = 64
@@ -57,6 +58,87 @@ def normalise(text: str) -> str:
     return text
 
 
+class _GraphBuilder:
+    """Nodes and initialisers of an ONNX graph, from a BERT checkpoint's weights."""
+
+    def __init__(self, config: dict[str, Any], weights: dict[str, Any]) -> None:
+        from onnx import helper, numpy_helper
+
+        self.helper, self.numpy_helper = helper, numpy_helper
+        self.config, self.weights = config, weights
+        self.hidden = int(config["hidden_size"])
+        self.heads = int(config["num_attention_heads"])
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+
+    def const(self, name: str, value: Any) -> str:
+        self.initializers.append(self.numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, kind: str, *inputs: str, **attributes: Any) -> str:
+        output = f"{kind}_{len(self.nodes)}"
+        self.nodes.append(self.helper.make_node(kind, list(inputs), [output], **attributes))
+        return output
+
+    def dense(self, x: str, prefix: str) -> str:  # PyTorch keeps (out, in): x @ W.T + b
+        kernel = self.const(f"{prefix}.kernel", self.weights[f"{prefix}.weight"].T.copy())
+        bias = f"{prefix}.bias"
+        return self.op("Add", self.op("MatMul", x, kernel), self.const(bias, self.weights[bias]))
+
+    def layer_norm(self, x: str, prefix: str) -> str:
+        scale = self.const(f"{prefix}.weight", self.weights[f"{prefix}.weight"])
+        shift = self.const(f"{prefix}.bias", self.weights[f"{prefix}.bias"])
+        epsilon = float(self.config["layer_norm_eps"])
+        return self.op("LayerNormalization", x, scale, shift, axis=-1, epsilon=epsilon)
+
+    def embeddings(self) -> str:
+        """Word + position + token type 0 (one-segment input), normalised."""
+        op, const, weights = self.op, self.const, self.weights
+        length = op("Gather", op("Shape", "ids"), const("axis_one", _i64(1)), axis=0)
+        positions = op("Range", const("zero", _i64(0)), length, const("step", _i64(1)))
+        position_table = weights["embeddings.position_embeddings.weight"]
+        position_table = position_table + weights["embeddings.token_type_embeddings.weight"][0]
+        x = op(
+            "Add",
+            op("Gather", const("words", weights["embeddings.word_embeddings.weight"]), "ids"),
+            op("Gather", const("positions", position_table), positions),
+        )
+        return self.layer_norm(x, "embeddings.LayerNorm")
+
+    def encoder_layer(self, x: str, index: int, padding: str, shapes: tuple[str, ...]) -> str:
+        """One transformer layer: self-attention, then the feed-forward block, each added
+        to its input and normalised."""
+        op, const = self.op, self.const
+        per_head, merged, scale = shapes
+        prefix = f"encoder.layer.{index}"
+
+        def split(name: str, perm: list[int]) -> str:
+            projected = self.dense(x, f"{prefix}.attention.self.{name}")
+            return op("Transpose", op("Reshape", projected, per_head), perm=perm)
+
+        query, key = split("query", [0, 2, 1, 3]), split("key", [0, 2, 3, 1])
+        value = split("value", [0, 2, 1, 3])
+        scores = op("Add", op("Mul", op("MatMul", query, key), scale), padding)
+        context = op("MatMul", op("Softmax", scores, axis=-1), value)
+        context = op("Reshape", op("Transpose", context, perm=[0, 2, 1, 3]), merged)
+        attended = op("Add", self.dense(context, f"{prefix}.attention.output.dense"), x)
+        x = self.layer_norm(attended, f"{prefix}.attention.output.LayerNorm")
+        inner = self.dense(x, f"{prefix}.intermediate.dense")  # exact GELU, as BERT's "gelu"
+        gate = op(
+            "Add",
+            op("Erf", op("Mul", inner, const(f"{prefix}.rsqrt2", _f32(2**-0.5)))),
+            const(f"{prefix}.one", _f32(1)),
+        )
+        inner = op("Mul", op("Mul", inner, gate), const(f"{prefix}.half", _f32(0.5)))
+        return self.layer_norm(
+            op("Add", self.dense(inner, f"{prefix}.output.dense"), x), f"{prefix}.output.LayerNorm"
+        )
+
+
+_f32 = functools.partial(np.array, dtype=np.float32)
+_i64 = functools.partial(np.array, dtype=np.int64)
+
+
 def minilm_graph(directory: Path) -> Any:
     """The BERT encoder with mean pooling, as an ONNX graph built from the weights.
 
@@ -65,88 +147,43 @@ def minilm_graph(directory: Path) -> Any:
     implementation's to 1e-6.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto, helper
     from safetensors.numpy import load_file
 
     config = json.loads((directory / "config.json").read_text())
-    weights = load_file(str(directory / "model.safetensors"))
-    hidden, heads = int(config["hidden_size"]), int(config["num_attention_heads"])
-    nodes: list[Any] = []
-    initializers: list[Any] = []
-
-    def const(name: str, value: Any) -> str:
-        initializers.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(kind: str, *inputs: str, **attributes: Any) -> str:
-        output = f"{kind}_{len(nodes)}"
-        nodes.append(helper.make_node(kind, list(inputs), [output], **attributes))
-        return output
-
-    def dense(x: str, prefix: str) -> str:  # PyTorch keeps (out, in): x @ W.T + b
-        kernel = const(f"{prefix}.kernel", weights[f"{prefix}.weight"].T.copy())
-        return op(
-            "Add", op("MatMul", x, kernel), const(f"{prefix}.bias", weights[f"{prefix}.bias"])
-        )
-
-    def layer_norm(x: str, prefix: str) -> str:
-        scale = const(f"{prefix}.weight", weights[f"{prefix}.weight"])
-        shift = const(f"{prefix}.bias", weights[f"{prefix}.bias"])
-        epsilon = float(config["layer_norm_eps"])
-        return op("LayerNormalization", x, scale, shift, axis=-1, epsilon=epsilon)
-
-    f32 = functools.partial(np.array, dtype=np.float32)
-    i64 = functools.partial(np.array, dtype=np.int64)
-    # Embeddings: word + position + token type 0 (one-segment input).
-    length = op("Gather", op("Shape", "ids"), const("axis_one", i64(1)), axis=0)
-    positions = op("Range", const("zero", i64(0)), length, const("step", i64(1)))
-    position_table = weights["embeddings.position_embeddings.weight"]
-    position_table = position_table + weights["embeddings.token_type_embeddings.weight"][0]
-    x = op("Add", op("Gather", const("words", weights["embeddings.word_embeddings.weight"]), "ids"),
-           op("Gather", const("positions", position_table), positions))  # fmt: skip
-    x = layer_norm(x, "embeddings.LayerNorm")
+    graph = _GraphBuilder(config, load_file(str(directory / "model.safetensors")))
+    op, const, hidden, heads = graph.op, graph.const, graph.hidden, graph.heads
+    x = graph.embeddings()
     # Padding gets -1e9 before the softmax, so it takes no attention.
     mask = op("Cast", "mask", to=TensorProto.FLOAT)
-    padding = op("Mul", op("Sub", mask, const("one", f32(1))), const("large", f32(1e9)))
-    padding = op("Unsqueeze", padding, const("axes_heads", i64([1, 2])))
-    per_head = const("per_head", i64([0, 0, heads, hidden // heads]))
-    merged = const("merged", i64([0, 0, hidden]))
-    scale = const("scale", f32(1 / np.sqrt(hidden // heads)))
+    padding = op("Mul", op("Sub", mask, const("one", _f32(1))), const("large", _f32(1e9)))
+    padding = op("Unsqueeze", padding, const("axes_heads", _i64([1, 2])))
+    shapes = (
+        const("per_head", _i64([0, 0, heads, hidden // heads])),
+        const("merged", _i64([0, 0, hidden])),
+        const("scale", _f32(1 / np.sqrt(hidden // heads))),
+    )
     for index in range(int(config["num_hidden_layers"])):
-        prefix = f"encoder.layer.{index}"
-
-        def split(name: str, perm: list[int], x: str = x, prefix: str = prefix) -> str:
-            projected = dense(x, f"{prefix}.attention.self.{name}")
-            return op("Transpose", op("Reshape", projected, per_head), perm=perm)
-
-        query, key = split("query", [0, 2, 1, 3]), split("key", [0, 2, 3, 1])
-        value = split("value", [0, 2, 1, 3])
-        scores = op("Add", op("Mul", op("MatMul", query, key), scale), padding)
-        context = op("MatMul", op("Softmax", scores, axis=-1), value)
-        context = op("Reshape", op("Transpose", context, perm=[0, 2, 1, 3]), merged)
-        attended = op("Add", dense(context, f"{prefix}.attention.output.dense"), x)
-        x = layer_norm(attended, f"{prefix}.attention.output.LayerNorm")
-        inner = dense(x, f"{prefix}.intermediate.dense")  # exact GELU, as BERT's "gelu"
-        gate = op("Add", op("Erf", op("Mul", inner, const(f"{prefix}.rsqrt2", f32(2**-0.5)))),
-                  const(f"{prefix}.one", f32(1)))  # fmt: skip
-        inner = op("Mul", op("Mul", inner, gate), const(f"{prefix}.half", f32(0.5)))
-        x = layer_norm(
-            op("Add", dense(inner, f"{prefix}.output.dense"), x), f"{prefix}.output.LayerNorm"
-        )
+        x = graph.encoder_layer(x, index, padding, shapes)
     # Mean of the real tokens' vectors, normalised to unit length.
-    tokens_axis = const("tokens_axis", i64([1]))
-    weight = op("Unsqueeze", mask, const("axis_features", i64([2])))
+    tokens_axis = const("tokens_axis", _i64([1]))
+    weight = op("Unsqueeze", mask, const("axis_features", _i64([2])))
     total = op("ReduceSum", op("Mul", x, weight), tokens_axis, keepdims=0)
     mean = op("Div", total, op("ReduceSum", weight, tokens_axis, keepdims=0))
-    nodes.append(helper.make_node("LpNormalization", [mean], ["vectors"], axis=1, p=2))
-    graph = helper.make_graph(
-        nodes, "all-MiniLM-L6-v2",
-        [helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "tokens"])
-         for name in ("ids", "mask")],
-        [helper.make_tensor_value_info("vectors", TensorProto.FLOAT, ["batch", hidden])],
-        initializers,
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    graph.nodes.append(helper.make_node("LpNormalization", [mean], ["vectors"], axis=1, p=2))
+    model = helper.make_model(
+        helper.make_graph(
+            graph.nodes,
+            "all-MiniLM-L6-v2",
+            [
+                helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "tokens"])
+                for name in ("ids", "mask")
+            ],
+            [helper.make_tensor_value_info("vectors", TensorProto.FLOAT, ["batch", hidden])],
+            graph.initializers,
+        ),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     model.ir_version = 8  # what this ONNX Runtime reads
     onnx.checker.check_model(model)
     return model
@@ -174,6 +211,10 @@ class SentenceEncoder:
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
         self._lock = threading.Lock()  # the tokenizer's padding state is shared
+
+    def words(self) -> frozenset[str]:
+        """The whole lower-case words of the vocabulary (no word pieces, no symbols)."""
+        return frozenset(w for w in self._tokenizer.get_vocab() if w.isalpha() and w.islower())
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """One unit vector per text, shape (len(texts), dimension)."""
@@ -228,7 +269,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     def _featurise(self, messages: list[Message]) -> None:
         with_text = [m for m in messages if m.get(TEXT)]
-        vectors = self._encoder.embed([m.get(TEXT) for m in with_text])
+        vectors = self._encoder.embed([text_of(m) for m in with_text])
         for message, vector in zip(with_text, vectors, strict=True):
             self.add_features_to_message(
                 sequence=None, sentence=vector[np.newaxis, :], attribute=TEXT, message=message

@@ -1,7 +1,7 @@
-"""Five costs Rasa 3.6 pays on every message for no benefit, removed at import.
+"""Five costs Rasa 3.6 pays on every message for no benefit, removed by `install()`.
 
-Each was found by profiling the Rasa server under load (py-spy, see the
-README's figures); none changes what Rasa does, only how often it redoes it.
+Each was found by profiling the Rasa server under load (py-spy, see
+docs/performance.md); none changes what Rasa does, only how often it redoes it.
 
 - Action results: Rasa validates each answer of the action server with
   `jsonschema.validate(result, schema)`, which first checks the *schema
@@ -51,6 +51,8 @@ from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 from threadpoolctl import threadpool_limits
+
+from extensions.rasa_patches import replace, require_rasa_version
 
 # Below the servers' own idle timeout (Sanic's is 5 s), so a connection is never
 # reused at the moment the other side closes it.
@@ -167,9 +169,11 @@ async def _parse_message(
 
 
 def install() -> None:
-    RemoteAction._validate_action_result = _validate_action_result
-    Event.resolve_by_type = staticmethod(_resolve_event_type)
-    EndpointConfig.session = _shared_session
+    """Install every speed-up; refuses another Rasa release (extensions/rasa_patches.py)."""
+    require_rasa_version("extensions/speedups.py")
+    replace(RemoteAction, "_validate_action_result", _validate_action_result)
+    replace(Event, "resolve_by_type", staticmethod(_resolve_event_type))
+    replace(EndpointConfig, "session", _shared_session)
     threadpool_limits(limits=1, user_api="blas")  # a process-wide setting, kept
-    MessageProcessor._parse_message_with_graph = _parse_with_graph
-    MessageProcessor.parse_message = _parse_message
+    replace(MessageProcessor, "_parse_message_with_graph", _parse_with_graph)
+    replace(MessageProcessor, "parse_message", _parse_message)

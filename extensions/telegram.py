@@ -11,7 +11,11 @@ What it does that Rasa's does not:
 - acknowledges malformed or unsupported updates with 200 and a log line, and answers 200
   even when handling fails, so Telegram does not redeliver the same update forever;
 - turns a photo or document into the intent `send_evidence`, with the file described in the
-  message metadata (`attachments`) for `action_attach_evidence`.
+  message's verified metadata (`attachments`) for `action_attach_evidence`;
+- names the conversation `telegram:<chat id>` and signs who the user is (extensions/identity.py),
+  so only a verified update can act for a linked buyer; an update delivered twice (same
+  `update_id`) is handled once; the text passes the checks every channel applies
+  (extensions/inbound.py).
 
 With no bot token the channel is off: its routes answer 404, and the start-up log says so.
 """
@@ -30,6 +34,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from extensions import identity, inbound
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.telegram.org"
@@ -38,8 +44,12 @@ TIMEOUT = aiohttp.ClientTimeout(total=10)
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64  # bytes, Telegram's limit
 # Telegram's bot commands, read as what they mean.
-COMMANDS = {"/start": "hi", "/help": "what can you do", "/link": "/link_account",
-            "/unlink": "/unlink_account"}  # fmt: skip
+COMMANDS = {
+    "/start": "hi",
+    "/help": "what can you do",
+    "/link": "/link_account",
+    "/unlink": "/unlink_account",
+}
 EVIDENCE_TEXT = "/send_evidence"
 
 
@@ -76,10 +86,10 @@ class TelegramOutput(OutputChannel):
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         for start in range(0, max(len(text), 1), MAX_TEXT):
             part = text[start : start + MAX_TEXT]
-            await self.call("sendMessage", {"chat_id": recipient_id, "text": part})
+            await self.call("sendMessage", {"chat_id": chat_of(recipient_id), "text": part})
 
     async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
-        await self.call("sendPhoto", {"chat_id": recipient_id, "photo": image})
+        await self.call("sendPhoto", {"chat_id": chat_of(recipient_id), "photo": image})
 
     async def send_text_with_buttons(
         self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
@@ -95,8 +105,14 @@ class TelegramOutput(OutputChannel):
             else:  # cannot be a callback; typing the title is understood the same way
                 logger.warning("telegram: button payload too long, sent as a reply key: %s", title)
                 rows.append([{"text": title, "callback_data": title[:MAX_CALLBACK_DATA]}])
-        await self.call("sendMessage", {"chat_id": recipient_id, "text": text or "…",
-                                        "reply_markup": {"inline_keyboard": rows}})  # fmt: skip
+        await self.call(
+            "sendMessage",
+            {
+                "chat_id": chat_of(recipient_id),
+                "text": text or "…",
+                "reply_markup": {"inline_keyboard": rows},
+            },
+        )
 
     async def send_quick_replies(
         self, recipient_id: str, text: str, quick_replies: list[dict[str, Any]], **kwargs: Any
@@ -109,8 +125,13 @@ class TelegramOutput(OutputChannel):
         """`{"method": "sendLocation", ...params}`: any Bot API call, to this chat."""
         message = dict(json_message)
         method = str(message.pop("method", "sendMessage"))
-        message.setdefault("chat_id", recipient_id)
+        message.setdefault("chat_id", chat_of(recipient_id))
         await self.call(method, message)
+
+
+def chat_of(recipient_id: str) -> str:
+    """Telegram's chat id in a conversation id (`telegram:12345` -> `12345`)."""
+    return recipient_id.removeprefix(identity.conversation_id("telegram", ""))
 
 
 class TelegramInput(InputChannel):
@@ -127,17 +148,28 @@ class TelegramInput(InputChannel):
             access_token=str(credentials.get("access_token") or ""),
             secret_token=str(credentials.get("secret_token") or ""),
             api_url=str(credentials.get("api_url") or DEFAULT_API_URL),
+            identity_secret=str(credentials.get("identity_secret") or ""),
         )
 
-    def __init__(self, access_token: str, secret_token: str, api_url: str = DEFAULT_API_URL):
+    def __init__(
+        self,
+        access_token: str,
+        secret_token: str,
+        api_url: str = DEFAULT_API_URL,
+        identity_secret: str = "",
+    ) -> None:
         self.access_token = access_token.strip()
         self.secret_token = secret_token.strip()
         self.api_url = api_url
+        self.identity_secret = identity_secret.strip()
+        self.seen = inbound.SeenIds()
         if not self.access_token:
             logger.info("telegram channel off: TELEGRAM_BOT_TOKEN is not set")
         elif not self.secret_token:
-            logger.error("telegram channel refuses every update: TELEGRAM_SECRET_TOKEN is not "
-                         "set (give the same value to setWebhook's secret_token)")  # fmt: skip
+            logger.error(
+                "telegram channel refuses every update: TELEGRAM_SECRET_TOKEN is not "
+                "set (give the same value to setWebhook's secret_token)"
+            )
 
     @property
     def enabled(self) -> bool:
@@ -185,71 +217,110 @@ class TelegramInput(InputChannel):
         self, update: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> None:
         if not isinstance(update, dict):
-            logger.warning("telegram: malformed update acknowledged: %.200r", update)
+            logger.warning("telegram: malformed update acknowledged (%s)", type(update).__name__)
+            return
+        update_id = _update_id(update)
+        if update_id is not None and not self.seen.first_time(f"telegram:{update_id}"):
+            logger.info("telegram: update %s delivered again, already handled", update_id)
             return
         out = TelegramOutput(self.access_token, self.api_url)
         parsed = parse_update(update)
         if parsed is None:
-            logger.info("telegram: unsupported update %s acknowledged (keys %s)",
-                        _update_id(update), sorted(update))  # fmt: skip
+            logger.info(
+                "telegram: unsupported update %s acknowledged (keys %s)", update_id, sorted(update)
+            )
             return
-        chat_id, text, metadata, callback_id = parsed
+        chat_id, text, facts, callback_id = parsed
         if callback_id:
             await out.call("answerCallbackQuery", {"callback_query_id": callback_id})
+        metadata = {inbound.VERIFIED: {**facts, **self.verified_identity(chat_id)}}
+        sender = identity.conversation_id(self.name(), chat_id)
         await on_new_message(
-            UserMessage(text, out, chat_id, input_channel=self.name(), metadata=metadata)
+            UserMessage(
+                inbound.readable_text(text),
+                out,
+                sender,
+                input_channel=self.name(),
+                metadata=metadata,
+            )
         )
 
+    def verified_identity(self, chat_id: str) -> dict[str, str]:
+        """The signed identity of a private chat's user (whose user id is the chat id)."""
+        if not self.identity_secret:
+            logger.error("telegram: CHANNEL_IDENTITY_SECRET is not set; users stay anonymous")
+            return {"channel": self.name()}
+        signed = identity.assert_identity(self.name(), chat_id, secret=self.identity_secret)
+        return {"channel": self.name(), "identity": signed}
 
-def _update_id(update: Any) -> Any:
-    return update.get("update_id") if isinstance(update, dict) else None
+
+def _update_id(update: Any) -> int | None:
+    value = update.get("update_id") if isinstance(update, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def parse_update(update: dict[str, Any]) -> tuple[str, str, dict[str, Any], str | None] | None:
-    """(chat id, text, metadata, callback query id) of a private chat's message or button
-    click; None for anything else (groups, stickers, edits, malformed parts)."""
+    """(chat id, text, facts, callback query id) of a private chat's message or button
+    click; None for anything else (groups, stickers, edits, malformed parts). The facts
+    (update id, attachments) go into the message's verified metadata."""
     callback = update.get("callback_query")
     if isinstance(callback, dict):
-        message = callback.get("message") or {}
-        chat = message.get("chat") or {}
+        chat = _private_chat(callback.get("message"))
         data = callback.get("data")
-        if chat.get("type") != "private" or not isinstance(data, str) or not data:
+        if chat is None or not isinstance(data, str) or not data:
             return None
-        return (
-            str(chat["id"]),
-            data,
-            {"telegram_update_id": update.get("update_id")},
-            str(callback.get("id") or ""),
-        )
+        return chat, data, {"update_id": _update_id(update)}, str(callback.get("id") or "")
     message = update.get("message")
     if not isinstance(message, dict):
         return None
-    chat = message.get("chat")
-    if not isinstance(chat, dict) or chat.get("type") != "private" or "id" not in chat:
+    chat_id = _private_chat(message)
+    if chat_id is None:
         return None
-    chat_id = str(chat["id"])
-    metadata: dict[str, Any] = {"telegram_update_id": update.get("update_id")}
+    facts: dict[str, Any] = {"update_id": _update_id(update)}
     caption = str(message.get("caption") or "")
     attachment = _attachment(message, caption)
     if attachment is not None:
-        metadata["attachments"] = [attachment]
-        return chat_id, EVIDENCE_TEXT, metadata, None
+        facts["attachments"] = [attachment]
+        return chat_id, EVIDENCE_TEXT, facts, None
     text = message.get("text")
     if not isinstance(text, str) or not text.strip():
         return None
     command = text.strip().split()[0].split("@")[0].lower()
-    return chat_id, COMMANDS.get(command, text), metadata, None
+    return chat_id, COMMANDS.get(command, text), facts, None
+
+
+def _private_chat(message: Any) -> str | None:
+    """The id of the private chat a message belongs to; None for groups and odd shapes.
+    Telegram's chat ids are integers (a private chat's is its user's id)."""
+    chat = message.get("chat") if isinstance(message, dict) else None
+    if not isinstance(chat, dict) or chat.get("type") != "private":
+        return None
+    chat_id = chat.get("id")
+    if not isinstance(chat_id, int) or isinstance(chat_id, bool):
+        return None
+    return str(chat_id)
 
 
 def _attachment(message: dict[str, Any], caption: str) -> dict[str, Any] | None:
     photos = message.get("photo")
     if isinstance(photos, list) and photos and isinstance(photos[-1], dict):
         largest = photos[-1]  # Telegram lists the sizes smallest first
-        return {"channel": "telegram", "kind": "photo", "file_id": str(largest.get("file_id")),
-                "file_name": "", "mime_type": "image/jpeg", "caption": caption}  # fmt: skip
+        return {
+            "channel": "telegram",
+            "kind": "photo",
+            "file_id": str(largest.get("file_id")),
+            "file_name": "",
+            "mime_type": "image/jpeg",
+            "caption": caption,
+        }
     document = message.get("document")
     if isinstance(document, dict) and document.get("file_id"):
-        return {"channel": "telegram", "kind": "document", "file_id": str(document["file_id"]),
-                "file_name": str(document.get("file_name") or ""),
-                "mime_type": str(document.get("mime_type") or ""), "caption": caption}  # fmt: skip
+        return {
+            "channel": "telegram",
+            "kind": "document",
+            "file_id": str(document["file_id"]),
+            "file_name": str(document.get("file_name") or ""),
+            "mime_type": str(document.get("mime_type") or ""),
+            "caption": caption,
+        }
     return None

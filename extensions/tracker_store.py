@@ -8,11 +8,35 @@ conversations, the serialised events of their latest session, so a message
 costs one batched insert and one commit; the database stays the record, in Rasa's own
 table and format (a plain `SQLTrackerStore` reads it unchanged).
 
-It assumes one Rasa server per tracker database, as `make run` starts it:
-another server writing the same conversations would not be seen. SQLite gets
+The proofs of identity a message carried (the web chat's token, a channel's signed
+identity) serve the turn that answers it and are then dropped: they are never written to
+the database, where anyone reading conversations later would find them
+(docs/security.md).
+
+By default it assumes one Rasa server per tracker database, as `make run` starts
+it: another server writing the same conversations would not be seen. SQLite gets
 one pooled connection in WAL mode (readers never wait for the writer;
 `synchronous=NORMAL` syncs at checkpoints, so a power cut can lose the last
 messages but never corrupts the file).
+
+With `shared: true` (`make run-cluster`: several Rasa servers on one PostgreSQL
+database) a remembered conversation is used only if the database still has exactly
+what it remembers. Each conversation's version is the count and the highest id of
+its rows, one indexed query: it is read before the events it describes (so a write
+landing in between makes the version older than the events, never newer, and the
+next look reloads), and re-read after each insert in the same transaction (a count
+that is not the remembered one plus the rows just written means someone else wrote:
+the conversation is forgotten). Connections are checked before use, so a restarted
+database costs a reconnect, not a failed message. docs/scaling.md has what the check
+costs.
+
+Rasa wraps every tracker store in a `FailSafeTrackerStore`, which hides a database
+error: `retrieve` answers None (the conversation silently starts over) and `save` keeps
+the turn in that server's memory (answered, then lost for every other server). A shared
+store must fail the message instead, so that the channel answers "retry" (503) and
+nothing is answered that is not stored: `install()` (called by extensions/server.py at
+start-up) gives the wrapper of a shared store Rasa's own `on_tracker_store_error`
+callback, one that raises the error again.
 """
 
 from __future__ import annotations
@@ -23,20 +47,63 @@ from collections import OrderedDict
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from rasa.core.agent import Agent
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import (
+    FailSafeTrackerStore,
+    SQLTrackerStore,
+    TrackerStore,
+    create_engine_kwargs,
+)
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import SessionStarted
+from rasa.shared.core.events import SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
+from extensions.rasa_patches import replace, require_rasa_version
+
 SESSION = SessionStarted.type_name
+
+
+# Metadata of a user message that proves who sent it: for the turn, never for the record.
+PROOF_KEYS = ("chat_token",)
+VERIFIED_PROOF_KEYS = ("identity",)
+
+
+def drop_proofs(tracker: DialogueStateTracker) -> None:
+    """Remove the proofs of identity from the latest user message: the turn that needed
+    them is over when it is saved (earlier messages lost theirs at earlier saves)."""
+    for event in reversed(tracker.events):
+        if not isinstance(event, UserUttered):
+            continue
+        metadata = event.metadata
+        if not metadata:
+            return
+        for key in PROOF_KEYS:
+            metadata.pop(key, None)
+        verified = metadata.get("verified")
+        if isinstance(verified, dict):
+            for key in VERIFIED_PROOF_KEYS:
+                verified.pop(key, None)
+        return
 
 
 class StoredEvent(NamedTuple):
     timestamp: float
     starts_session: bool
     data: str  # the JSON in the database's `data` column
+
+
+class Version(NamedTuple):
+    """What the database holds of one conversation: how many rows, and the last id."""
+
+    rows: int
+    last_id: int | None
+
+
+class Remembered(NamedTuple):
+    events: list[StoredEvent]
+    version: Version | None  # None: not checked (one writer)
 
 
 def latest_session(events: list[StoredEvent]) -> list[StoredEvent]:
@@ -76,55 +143,105 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         login_db: str | None = None,
         query: dict | None = None,
         cached_conversations: int = 2000,  # ~15 kB each: a few tens of MB at most
+        shared: bool | str = False,  # other Rasa servers write to the same database
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            domain, dialect, host, port, db, username, password, event_broker, login_db, query,
+            domain,
+            dialect,
+            host,
+            port,
+            db,
+            username,
+            password,
+            event_broker,
+            login_db,
+            query,
             **kwargs,
-        )  # fmt: skip
+        )
         if self.engine.dialect.name == "sqlite":
             # SQLAlchemy 1.4 opens a new SQLite connection per session by default.
             url = self.engine.url
             self.engine.dispose()
             self.engine = sa.create_engine(
-                url, poolclass=sa.pool.QueuePool, pool_size=1, max_overflow=4,
+                url,
+                poolclass=sa.pool.QueuePool,
+                pool_size=1,
+                max_overflow=4,
                 connect_args={"check_same_thread": False},
-            )  # fmt: skip
+            )
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
-        self._recent: OrderedDict[str, list[StoredEvent]] = OrderedDict()
+        self.shared = str(shared).strip().lower() in ("true", "1", "yes")
+        if self.shared:
+            # A connection the database dropped (a restart) is replaced before use.
+            url = self.engine.url
+            self.engine.dispose()
+            self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+        self._recent: OrderedDict[str, Remembered] = OrderedDict()
         self._capacity = cached_conversations
 
-    def _remember(self, sender_id: str, events: list[StoredEvent]) -> None:
-        self._recent[sender_id] = events
+    def _remember(
+        self, sender_id: str, events: list[StoredEvent], version: Version | None = None
+    ) -> None:
+        self._recent[sender_id] = Remembered(events, version)
         self._recent.move_to_end(sender_id)
         while len(self._recent) > self._capacity:
             self._recent.popitem(last=False)
 
+    def _version(self, session: Any, sender_id: str) -> Version:
+        table = self.SQLEvent.__table__
+        query = sa.select(sa.func.count(table.c.id), sa.func.max(table.c.id)).where(
+            table.c.sender_id == sender_id
+        )
+        count, last_id = session.execute(query).one()
+        return Version(int(count), last_id)
+
+    def _current_version(self, sender_id: str) -> Version:
+        with self.session_scope() as session:
+            return self._version(session, sender_id)
+
+    def _still_current(self, sender_id: str) -> tuple[Remembered | None, Version | None]:
+        """The remembered conversation if the database has not moved on (always, with one
+        writer), and the version read (None with one writer)."""
+        remembered = self._recent.get(sender_id)
+        if not self.shared:
+            return remembered, None
+        version = self._current_version(sender_id)
+        if remembered is not None and remembered.version != version:
+            del self._recent[sender_id]
+            remembered = None
+        return remembered, version
+
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
-        events = self._recent.get(sender_id)
-        if events is None or not self.domain:
+        remembered, version = self._still_current(sender_id)
+        if remembered is None or not self.domain:
+            # The version was read first: if a write lands now, the version is the older.
             tracker = await super().retrieve(sender_id)
             # A conversation not in the database yet is remembered as empty, so
             # its first save is a plain insert too.
             stored = [] if tracker is None else tracker.events
-            self._remember(sender_id, [_row(e.type_name, e.as_dict()) for e in stored])
+            rows = [_row(e.type_name, e.as_dict()) for e in stored]
+            self._remember(sender_id, rows, version)
             return tracker
         self._recent.move_to_end(sender_id)
-        if not events:
+        if not remembered.events:
             return None
         return DialogueStateTracker.from_dict(
-            sender_id, [json.loads(event.data) for event in events], self.domain.slots
+            sender_id, [json.loads(event.data) for event in remembered.events], self.domain.slots
         )
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        stored = self._recent.get(tracker.sender_id)
-        if stored is None:
+        drop_proofs(tracker)
+        remembered = self._recent.get(tracker.sender_id)
+        if remembered is None:
             # Not read through this store (or forgotten since): Rasa's way, which
             # counts the stored events; the next retrieve fills the cache.
             await super().save(tracker)
             return
         await self.stream_events(tracker)
+        stored = remembered.events
         added, rows = [], []
         for event in itertools.islice(tracker.events, len(stored), None):
             data = event.as_dict()
@@ -132,19 +249,52 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             intent = data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY)
             rows.append(
                 {
-                    "sender_id": tracker.sender_id, "type_name": event.type_name,
-                    "timestamp": row.timestamp, "intent_name": intent,
-                    "action_name": data.get("name"), "data": row.data,
+                    "sender_id": tracker.sender_id,
+                    "type_name": event.type_name,
+                    "timestamp": row.timestamp,
+                    "intent_name": intent,
+                    "action_name": data.get("name"),
+                    "data": row.data,
                 }
-            )  # fmt: skip
+            )
             added.append(row)
+        version = remembered.version
         try:
             if rows:
                 with self.session_scope() as session:
                     # One executemany, not an ORM object per row.
                     session.execute(self.SQLEvent.__table__.insert(), rows)
+                    if version is not None:
+                        version = self._version(session, tracker.sender_id)
                     session.commit()
         except Exception:
             self._recent.pop(tracker.sender_id, None)  # the database decides again
             raise
-        self._remember(tracker.sender_id, latest_session([*stored, *added]))
+        if version is not None and remembered.version is not None:
+            expected = remembered.version.rows + len(rows)
+            if version.rows != expected:  # another writer: reload next time
+                self._recent.pop(tracker.sender_id, None)
+                return
+        self._remember(tracker.sender_id, latest_session([*stored, *added]), version)
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def install() -> None:
+    """Make the fail-safe wrapper of a shared store let its errors through (see above)."""
+    require_rasa_version("extensions/tracker_store.py")
+    create = Agent._create_tracker_store
+    if getattr(create, "lets_shared_errors_through", False):
+        return
+
+    def create_store(store: TrackerStore | None, domain: Domain) -> TrackerStore:
+        wrapped = create(store, domain)
+        if isinstance(store, CachedSQLTrackerStore) and store.shared:
+            assert isinstance(wrapped, FailSafeTrackerStore)
+            wrapped._on_tracker_store_error = _raise
+        return wrapped
+
+    create_store.lets_shared_errors_through = True  # type: ignore[attr-defined]
+    replace(Agent, "_create_tracker_store", staticmethod(create_store))

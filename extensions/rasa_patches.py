@@ -1,0 +1,147 @@
+"""Every change this project makes to Rasa's own code, installed in one named place.
+
+Nothing here or in the modules it names patches Rasa when imported: `install()` does, and
+only `python -m extensions.server` (the Rasa server's start, extensions/server.py) calls
+it, once, before Rasa parses its arguments. Each patch replaces an internal of one Rasa
+release, RASA_VERSION; on another release every install refuses, with a log line saying
+which release was expected, rather than patch code it was not written for.
+
+PATCHED lists each replaced internal with the signature it had when the patch was
+written; tests/actions/test_rasa_patches.py fails when Rasa's own function disappears or
+changes its signature. docs/rasa-patches.md says what each patch does, why, what it
+gains (scripts/bench_rasa_patches.py measures it) and how to remove it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import types
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# The Rasa release whose internals the patches replace: another release must be checked
+# against each of them (docs/rasa-patches.md) before this is changed.
+RASA_VERSION = "3.6.21"
+
+
+@dataclass(frozen=True)
+class Patched:
+    """One internal of Rasa a patch replaces or wraps."""
+
+    internal: str  # module:qualified.name
+    signature: str  # as `str(inspect.signature(...))` showed it in RASA_VERSION
+    by: str  # the module that patches it
+
+
+PATCHED = (
+    Patched(
+        "rasa.core.actions.action:RemoteAction._validate_action_result",
+        "(self, result: Dict[str, Any]) -> bool",
+        "extensions.speedups",
+    ),
+    Patched(
+        "rasa.shared.core.events:Event.resolve_by_type",
+        "(type_name: str, default: Optional[Type[ForwardRef('Event')]] = None)"
+        " -> Optional[Type[ForwardRef('Event')]]",
+        "extensions.speedups",
+    ),
+    Patched(
+        "rasa.utils.endpoints:EndpointConfig.session",
+        "(self) -> aiohttp.client.ClientSession",
+        "extensions.speedups",
+    ),
+    Patched(
+        "rasa.core.processor:MessageProcessor._parse_message_with_graph",
+        "(self, message: rasa.core.channels.channel.UserMessage, tracker: "
+        "rasa.shared.core.trackers.DialogueStateTracker, only_output_properties: bool"
+        " = True) -> Dict[str, Any]",
+        "extensions.speedups",
+    ),
+    Patched(
+        "rasa.core.processor:MessageProcessor.parse_message",
+        "(self, message: rasa.core.channels.channel.UserMessage, tracker: "
+        "Optional[rasa.shared.core.trackers.DialogueStateTracker] = None, "
+        "only_output_properties: bool = True) -> Dict[str, Any]",
+        "extensions.speedups, extensions.typed_buttons",
+    ),
+    Patched(
+        "rasa.core.agent:Agent._create_tracker_store",
+        "(store: 'Optional[TrackerStore]', domain: 'Domain') -> 'TrackerStore'",
+        "extensions.tracker_store",
+    ),
+    Patched(
+        "rasa.__main__:configure_structlog",
+        "(log_level: 'Optional[int]' = None) -> 'None'",
+        "extensions.rasa_patches",
+    ),
+)
+
+
+class WrongRasaVersion(RuntimeError):
+    """The installed Rasa is not the one the patches were written for."""
+
+
+def require_rasa_version(patch: str) -> None:
+    """Refuse, with a clear log line, to patch another Rasa release than RASA_VERSION."""
+    import rasa
+
+    if rasa.__version__ != RASA_VERSION:
+        message = (
+            f"{patch} patches Rasa {RASA_VERSION} internals; found Rasa {rasa.__version__}: "
+            "check each patch against it (docs/rasa-patches.md) before changing RASA_VERSION"
+        )
+        logger.error(message)
+        raise WrongRasaVersion(message)
+
+
+# Rasa's own objects that a patch replaced, by PATCHED's `internal` (the first replaced).
+_originals: dict[str, Any] = {}
+
+
+def _internal(owner: type | types.ModuleType, name: str) -> str:
+    if isinstance(owner, types.ModuleType):
+        return f"{owner.__name__}:{name}"
+    return f"{owner.__module__}:{owner.__qualname__}.{name}"
+
+
+def replace(owner: type | types.ModuleType, name: str, new: Any) -> None:
+    """Set `owner.name` to `new`, remembering Rasa's own (tests check its signature)."""
+    internal = _internal(owner, name)
+    if internal not in {p.internal for p in PATCHED}:
+        raise KeyError(f"{internal} is not in extensions/rasa_patches.py's PATCHED")
+    _originals.setdefault(internal, getattr(owner, name))
+    setattr(owner, name, new)
+
+
+def original(internal: str) -> Any:
+    """Rasa's own object at `internal` ("module:Class.name"), patched or not."""
+    if internal in _originals:
+        return _originals[internal]
+    module, _, path = internal.partition(":")
+    found: Any = importlib.import_module(module)
+    for part in path.split("."):
+        found = getattr(found, part)
+    return found
+
+
+def install() -> None:
+    """Install every patch, in the order they build on each other."""
+    import rasa.__main__ as cli
+
+    from extensions import redaction, speedups, tracker_store, typed_buttons
+
+    require_rasa_version("extensions/rasa_patches.py")
+    redaction.install_record_factory()  # the standard library's logging, not Rasa
+    configure = cli.configure_structlog
+
+    def configure_quietly(*args: Any, **kwargs: Any) -> None:
+        configure(*args, **kwargs)
+        redaction.quiet_structlog()
+
+    replace(cli, "configure_structlog", configure_quietly)
+    speedups.install()
+    typed_buttons.install()  # after the speed-ups: it reads their parse
+    tracker_store.install()  # a shared tracker store's errors fail the message (503)
