@@ -52,6 +52,10 @@ setup: $(RASA_VENV) $(BACKEND_VENV) $(WEBCHAT) ## install environments, widget a
 run: setup ## start everything (backend, actions, Rasa, web page); Ctrl-C stops it
 	$(STACK) run
 
+run-cluster: setup ## the same, as replicas behind HAProxy on PostgreSQL and Redis (docs/scaling.md)
+	scripts/ensure-haproxy
+	$(STACK) run-cluster
+
 train: setup ## train the Rasa model now
 	$(STACK) train
 
@@ -67,14 +71,14 @@ seed: setup ## reset the backend database to the demo data
 lint: setup ## ruff lint and format check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	backend/.venv/bin/ruff check backend tests/backend
-	backend/.venv/bin/ruff format --check backend tests/backend
+	backend/.venv/bin/ruff check backend tests/backend tests/console
+	backend/.venv/bin/ruff format --check backend tests/backend tests/console
 
 format: setup ## apply ruff's formatting and safe fixes
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
-	backend/.venv/bin/ruff check --fix backend tests/backend
-	backend/.venv/bin/ruff format backend tests/backend
+	backend/.venv/bin/ruff check --fix backend tests/backend tests/console
+	backend/.venv/bin/ruff format backend tests/backend tests/console
 
 typecheck: setup ## mypy: actions/ and extensions/, backend/ (strict)
 	.venv/bin/mypy
@@ -83,8 +87,14 @@ typecheck: setup ## mypy: actions/ and extensions/, backend/ (strict)
 test-actions: setup ## unit tests of the actions and NLU extensions
 	.venv/bin/pytest -q tests/actions
 
+test-contract: setup ## the same cases against the actions' fake backend and the real one (SQLite)
+	.venv/bin/pytest -q tests/contract
+
 test-backend: setup ## backend tests on SQLite and PostgreSQL
 	backend/.venv/bin/pytest -q tests/backend
+
+test-console: setup ## operator console tests: the real backend (SQLite), a Rasa stub
+	backend/.venv/bin/pytest -q tests/console
 
 validate: setup ## rasa data validate (fails on any warning)
 	scripts/validate-data
@@ -97,7 +107,42 @@ test-e2e: setup model ## the whole stack over HTTP and in headless Chromium
 	scripts/ensure-chromium
 	backend/.venv/bin/pytest -q tests/e2e
 
-test: lint typecheck validate test-actions test-backend test-stories test-e2e ## everything CI runs
+test-conversations: setup model ## the unscripted buyer conversations (tests/conversations) against the whole stack
+	backend/.venv/bin/pytest -q tests/conversations
+
+test-security: setup model ## attacks on the whole stack: impersonation, replays, floods, SSRF, limits, logs
+	backend/.venv/bin/pytest -q tests/security
+
+test-cluster: setup model ## the cluster: ordering, socket.io across servers, faults, compose file (~5 min)
+	scripts/ensure-haproxy
+	scripts/ensure-chromium
+	.venv/bin/pytest -q tests/extensions
+	backend/.venv/bin/pytest -q tests/cluster
+	scripts/check-compose
+
+test: lint typecheck validate test-actions test-contract test-backend test-console test-stories test-e2e test-security test-cluster ## everything CI runs
+
+# Not part of `make test`: a run takes about half an hour on two cores (docs/testing.md).
+MUTATION := var/mutation
+mutation: setup ## mutation score of actions/ and of the backend's rules and services (>= 80% killed each)
+	mkdir -p $(MUTATION)/backend/tests
+	ln -sfn "$(CURDIR)/backend/src" $(MUTATION)/backend/src
+	ln -sfn "$(CURDIR)/tests/backend" $(MUTATION)/backend/tests/backend
+	ln -sfn "$(CURDIR)/backend/pyproject.toml" $(MUTATION)/backend/pyproject.toml
+	rm -rf mutants $(MUTATION)/backend/mutants  # a fresh run: no verdict kept from older code
+	start=$$SECONDS
+	TOKENIZERS_PARALLELISM=false .venv/bin/mutmut run --max-children 2 > $(MUTATION)/actions.log 2>&1 \
+		|| { tail -n 40 $(MUTATION)/actions.log; exit 1; }
+	.venv/bin/mutmut results --all true > $(MUTATION)/actions.results
+	echo "actions: $$(( (SECONDS - start) / 60 )) min $$(( (SECONDS - start) % 60 )) s"
+	start=$$SECONDS
+	(cd $(MUTATION)/backend && BACKEND_TEST_DATABASES=sqlite "$(CURDIR)/backend/.venv/bin/mutmut" run \
+		--max-children 2 > ../backend.log 2>&1) || { tail -n 40 $(MUTATION)/backend.log; exit 1; }
+	(cd $(MUTATION)/backend && "$(CURDIR)/backend/.venv/bin/mutmut" results --all true) \
+		> $(MUTATION)/backend.results
+	echo "backend: $$(( (SECONDS - start) / 60 )) min $$(( (SECONDS - start) % 60 )) s"
+	$(TOOLS)/bin/python scripts/mutation_score.py 80 \
+		actions=$(MUTATION)/actions.results backend=$(MUTATION)/backend.results
 
 bench-backend: setup ## backend p50/p95 and req/s, 1 and 16 clients, SQLite and PostgreSQL (about 2.5 minutes)
 	backend/.venv/bin/python -m dispute_backend bench
@@ -107,11 +152,15 @@ eval-nlu: setup ## NLU 5-fold cross-validation: per-label F1, macro-F1 (about te
 		--out var/results/nlu
 	$(STACK) exec .venv/bin/python scripts/nlu_report.py var/results/nlu
 
+eval-ood: setup model ## held-out requests from other domains: share read as a dispute intent (max 3 %)
+	$(STACK) exec .venv/bin/python scripts/ood_probe.py
+
 bench-bot: setup model ## whole-stack response times at N = 1, 10, 50 conversations, vs a bare rasa init bot
 	backend/.venv/bin/python scripts/bench_bot.py
 
 clean: ## remove environments, models and run-time data (keeps .env)
 	rm -rf .venv backend/.venv $(TOOLS) models var backend/src/storefront/node_modules $(WEBCHAT)
 
-.PHONY: help setup run train model seed lint format typecheck test-actions test-backend validate \
-	test-stories test-e2e test bench-backend bench-bot eval-nlu clean
+.PHONY: help setup run train model seed lint format typecheck test-actions test-contract test-backend \
+	test-console validate test-stories test-e2e test-conversations test-security test mutation \
+	bench-backend bench-bot eval-nlu eval-ood clean

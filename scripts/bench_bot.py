@@ -223,14 +223,21 @@ def bench_bare_bot(levels: list[int], seconds: float) -> list[str]:
         print("bare bot: rasa init and training (about two minutes)...", flush=True)
         subprocess.run(
             [rasa, "init", "--no-prompt", "--init-dir", str(folder)],
-            cwd=folder, env=env, check=True, capture_output=True,
-        )  # fmt: skip
+            cwd=folder,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         port = free_port()
         log = (folder / "rasa.log").open("wb")
         process = subprocess.Popen(
             [rasa, "run", "--port", str(port), "--interface", "127.0.0.1"],
-            cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+            cwd=folder,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 180
         while not stack.http_ok(f"http://127.0.0.1:{port}/"):
             if time.monotonic() > deadline or process.poll() is not None:

@@ -32,8 +32,10 @@ def main(folder: str) -> int:
     if entity_file.exists():
         entities = json.loads(entity_file.read_text())
         if "macro avg" in entities:
-            print(f"entity macro-F1 (dispute_reason, requested_outcome): "
-                  f"{entities['macro avg']['f1-score']:.3f}")  # fmt: skip
+            print(
+                f"entity macro-F1 (dispute_reason, requested_outcome): "
+                f"{entities['macro avg']['f1-score']:.3f}"
+            )
     return 0 if macro >= 0.95 else 1
 
 

@@ -90,25 +90,58 @@ class RunningStack:
         now = datetime.now(UTC)
         engine = make_engine(self.env["DATABASE_URL"])
         with Session(engine) as session:
-            session.add(Order(
-                id=order_id, buyer_id=buyer_id, seller_id="techhub", title=title,
-                amount=Decimal("25.00"), currency="EUR", placed_at=now - timedelta(days=10),
-                tracking_number="LP9", tracking_added_at=now - timedelta(days=5),
-                shipping_deadline=now + timedelta(days=20),
-                receipt_confirmed_at=now - timedelta(days=1),
-                shipping_status=ShippingStatus.delivered, refunded_amount=Decimal("0"),
-            ))  # fmt: skip
+            session.add(
+                Order(
+                    id=order_id,
+                    buyer_id=buyer_id,
+                    seller_id="techhub",
+                    title=title,
+                    amount=Decimal("25.00"),
+                    currency="EUR",
+                    placed_at=now - timedelta(days=10),
+                    tracking_number="LP9",
+                    tracking_added_at=now - timedelta(days=5),
+                    shipping_deadline=now + timedelta(days=20),
+                    receipt_confirmed_at=now - timedelta(days=1),
+                    shipping_status=ShippingStatus.delivered,
+                    refunded_amount=Decimal("0"),
+                )
+            )
+            session.commit()
+        engine.dispose()
+
+    def add_buyer(self, buyer_id: str) -> None:
+        """A buyer of its own (e-mail <id>@example.com), for a test whose checks must not
+        depend on what other tests did to the demo buyers."""
+        from dispute_backend.db import make_engine
+        from dispute_backend.models import Buyer
+        from sqlalchemy.orm import Session
+
+        engine = make_engine(self.env["DATABASE_URL"])
+        with Session(engine) as session:
+            session.add(
+                Buyer(
+                    id=buyer_id,
+                    name=buyer_id.title(),
+                    email=f"{buyer_id}@example.com",
+                    created_at=datetime.now(UTC),
+                )
+            )
             session.commit()
         engine.dispose()
 
     def operator_api(self, method: str, path: str) -> Any:
         """The backend's operator API, as the console calls it (for op-marta)."""
         response = requests.request(
-            method, f"{self.backend_url}/api/v1/operator{path}",
-            headers={"Authorization": f"Bearer {self.env['CONSOLE_SERVICE_TOKEN']}",
-                     "X-Operator-Id": "op-marta", "Idempotency-Key": uuid.uuid4().hex},
+            method,
+            f"{self.backend_url}/api/v1/operator{path}",
+            headers={
+                "Authorization": f"Bearer {self.env['CONSOLE_SERVICE_TOKEN']}",
+                "X-Operator-Id": "op-marta",
+                "Idempotency-Key": uuid.uuid4().hex,
+            },
             timeout=5,
-        )  # fmt: skip
+        )
         assert response.ok, f"{method} {path}: {response.status_code} {response.text}"
         return response.json()
 
@@ -179,8 +212,9 @@ def stack_environment(var_dir: Path) -> dict[str, str]:
             "FACEBOOK_PAGE_ACCESS_TOKEN": fakes.PAGE_TOKEN,
             "FACEBOOK_APP_SECRET": secrets.token_hex(16),
             "FACEBOOK_API_URL": fake.graph_url,
-            # short, so a test can reach "after the 24-hour window" in a few seconds
-            "FACEBOOK_MESSAGING_WINDOW_SECONDS": "3",
+            # Messenger's real window: a test reaches "after it" with a message whose own
+            # timestamp is older (a delivery retried late), never by waiting
+            "FACEBOOK_MESSAGING_WINDOW_SECONDS": "86400",
         }
     )
     env: dict[str, str] = stack_module.build_environment(overrides)

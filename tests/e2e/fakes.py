@@ -40,7 +40,9 @@ class FakePlatforms:
 
     def sent_to_telegram(self, chat_id: int | str, method: str = "sendMessage") -> list[dict]:
         with self.lock:
-            return [p for m, p in self.telegram if m == method and str(p.get("chat_id")) == str(chat_id)]  # fmt: skip # noqa: E501
+            return [
+                p for m, p in self.telegram if m == method and str(p.get("chat_id")) == str(chat_id)
+            ]
 
     def sent_to_messenger(self, user_id: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -103,22 +105,32 @@ class FakePlatforms:
                     token, _, method = path.removeprefix("/telegram/bot").partition("/")
                     params = self._params()
                     if token != TELEGRAM_TOKEN:
-                        return self._json(401, {"ok": False, "error_code": 401,
-                                                "description": "Unauthorized"})  # fmt: skip
+                        return self._json(
+                            401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+                        )
                     with fake.lock:
                         fake.telegram.append((method, params))
                     return self._json(200, {"ok": True, "result": telegram_result(method, params)})
                 if path == "/graph/me/messages" and verb == "POST":
                     params = self._params()
                     if params.get("access_token") != PAGE_TOKEN:
-                        return self._json(400, {"error": {"message": "Invalid OAuth access token",
-                                                          "type": "OAuthException", "code": 190}})  # fmt: skip # noqa: E501
+                        return self._json(
+                            400,
+                            {
+                                "error": {
+                                    "message": "Invalid OAuth access token",
+                                    "type": "OAuthException",
+                                    "code": 190,
+                                }
+                            },
+                        )
                     params.pop("access_token", None)
                     with fake.lock:
                         fake.graph.append(params)
                     recipient = params.get("recipient", {}).get("id")
-                    return self._json(200, {"recipient_id": recipient,
-                                            "message_id": f"m_{len(fake.graph)}"})  # fmt: skip
+                    return self._json(
+                        200, {"recipient_id": recipient, "message_id": f"m_{len(fake.graph)}"}
+                    )
                 if path.startswith("/graph/files/"):
                     return self._bytes(JPEG, "image/jpeg")
                 return self._json(404, {"error": "not found"})
@@ -128,13 +140,21 @@ class FakePlatforms:
 
 def telegram_result(method: str, params: dict[str, Any]) -> Any:
     if method == "getFile":
-        return {"file_id": params.get("file_id"), "file_unique_id": "u1", "file_size": len(JPEG),
-                "file_path": f"photos/{params.get('file_id')}.jpg"}  # fmt: skip
+        return {
+            "file_id": params.get("file_id"),
+            "file_unique_id": "u1",
+            "file_size": len(JPEG),
+            "file_path": f"photos/{params.get('file_id')}.jpg",
+        }
     if method == "answerCallbackQuery":
         return True
     chat_id = params.get("chat_id")
-    return {"message_id": 1, "date": int(time.time()), "text": params.get("text", ""),
-            "chat": {"id": chat_id, "type": "private"}}  # fmt: skip
+    return {
+        "message_id": 1,
+        "date": int(time.time()),
+        "text": params.get("text", ""),
+        "chat": {"id": chat_id, "type": "private"},
+    }
 
 
 _platforms: FakePlatforms | None = None

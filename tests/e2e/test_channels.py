@@ -22,16 +22,26 @@ from tests.e2e.fakes import FakePlatforms
 
 TELEGRAM_CHAT = 70001
 MESSENGER_USER = "9100000000000001"
+LATE_USER = "9100000000000004"
 TELEGRAM_ORDER = "8900000000000001"
 MESSENGER_ORDER = "8900000000000002"
+MESSENGER_BUYER = "mia"
 _ids = count(1000)
 
 
 @pytest.fixture(scope="module")
 def diego_orders(stack: RunningStack) -> None:
-    """Two fresh eligible orders for diego, so these tests share no order with the others."""
-    for order_id in (TELEGRAM_ORDER, MESSENGER_ORDER):
-        stack.add_order(order_id, "diego")
+    """A fresh eligible order for diego, so this test shares no order with the others."""
+    stack.add_order(TELEGRAM_ORDER, "diego")
+
+
+@pytest.fixture(scope="module")
+def messenger_buyer(stack: RunningStack) -> str:
+    """A buyer of the Messenger test's own, with one order: whatever the other tests did
+    (and in whatever order they ran), she has exactly the dispute this test opens."""
+    stack.add_buyer(MESSENGER_BUYER)
+    stack.add_order(MESSENGER_ORDER, MESSENGER_BUYER)
+    return MESSENGER_BUYER
 
 
 def outbox_code(stack: RunningStack, email: str) -> str:
@@ -56,7 +66,7 @@ def operator_says(stack: RunningStack, conversation: str, text: str) -> None:
             "token": stack.env["RASA_API_TOKEN"],
             "execute_side_effects": "true",
             "output_channel": "latest",
-        },  # fmt: skip
+        },
         json=[{"event": "bot", "text": text, "metadata": {"operator": "op-marta"}}],
         timeout=30,
     )
@@ -102,13 +112,19 @@ class TelegramUser:
 
     def click(self, data: str) -> str:
         before = len(self.fake.sent_to_telegram(self.chat_id))
-        update = {"update_id": next(_ids), "callback_query": {
-            "id": f"cb{next(_ids)}", "from": {"id": self.chat_id, "is_bot": False},
-            "message": {"message_id": 1, "chat": {"id": self.chat_id, "type": "private"}},
-            "data": data}}  # fmt: skip
+        update = {
+            "update_id": next(_ids),
+            "callback_query": {
+                "id": f"cb{next(_ids)}",
+                "from": {"id": self.chat_id, "is_bot": False},
+                "message": {"message_id": 1, "chat": {"id": self.chat_id, "type": "private"}},
+                "data": data,
+            },
+        }
         assert self.post(update) == 200
-        return "\n".join(str(m.get("text", "")) for m in
-                         self.fake.sent_to_telegram(self.chat_id)[before:])  # fmt: skip
+        return "\n".join(
+            str(m.get("text", "")) for m in self.fake.sent_to_telegram(self.chat_id)[before:]
+        )
 
 
 def test_telegram_refuses_forged_updates_and_acknowledges_malformed_ones(
@@ -157,8 +173,10 @@ def test_telegram_link_open_a_dispute_attach_a_photo_and_get_an_operator_reply(
     token = stack.chat_token("diego")
     [dispute] = [d for d in stack.buyer_get(token, "/disputes") if d["order_id"] == TELEGRAM_ORDER]
     # a photo: downloaded from the (fake) Bot API, uploaded to the dispute
-    photo = [{"file_id": "small1", "width": 90, "height": 90},
-             {"file_id": "big1", "width": 800, "height": 800}]  # fmt: skip
+    photo = [
+        {"file_id": "small1", "width": 90, "height": 90},
+        {"file_id": "big1", "width": 800, "height": 800},
+    ]
     before = len(platforms.sent_to_telegram(TELEGRAM_CHAT))
     assert user.post(user.message(photo=photo, caption="the cracked blade")) == 200
     added = platforms.sent_to_telegram(TELEGRAM_CHAT)[before:]
@@ -167,9 +185,15 @@ def test_telegram_link_open_a_dispute_attach_a_photo_and_get_an_operator_reply(
     evidence = stack.buyer_get(token, f"/disputes/{dispute['id']}/evidence")
     assert [e["description"] for e in evidence] == ["the cracked blade"]
     # an operator's reply reaches the Telegram user
-    operator_says(stack, str(TELEGRAM_CHAT), "Hi Diego, Marta here.")
-    sent = platforms.wait_for(lambda: [m for m in platforms.sent_to_telegram(TELEGRAM_CHAT)
-                                       if m.get("text") == "Hi Diego, Marta here."], 1)  # fmt: skip
+    operator_says(stack, f"telegram:{TELEGRAM_CHAT}", "Hi Diego, Marta here.")
+    sent = platforms.wait_for(
+        lambda: [
+            m
+            for m in platforms.sent_to_telegram(TELEGRAM_CHAT)
+            if m.get("text") == "Hi Diego, Marta here."
+        ],
+        1,
+    )
     assert sent
     # unlink: order data is gone again
     assert "no longer linked" in user.say("unlink my account")
@@ -188,13 +212,24 @@ class MessengerUser:
     def post(self, body: dict[str, Any], *, signature: str | None = None) -> int:
         raw = json.dumps(body).encode()
         sig = "sha256=" + hmac.new(self.secret, raw, hashlib.sha256).hexdigest()
-        headers = {"Content-Type": "application/json",
-                   "X-Hub-Signature-256": sig if signature is None else signature}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": sig if signature is None else signature,
+        }
         return requests.post(self.url, data=raw, headers=headers, timeout=60).status_code
 
-    def event(self, message: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-        event: dict[str, Any] = {"sender": {"id": self.user_id}, "recipient": {"id": "PAGE1"},
-                                 "timestamp": int(time.time() * 1000), **extra}  # fmt: skip
+    def event(
+        self, message: dict[str, Any] | None = None, *, written: float | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A messaging event; `written` is when the user wrote it (seconds since the epoch,
+        now by default), Messenger's own timestamp of the message."""
+        stamp = int((time.time() if written is None else written) * 1000)
+        event: dict[str, Any] = {
+            "sender": {"id": self.user_id},
+            "recipient": {"id": "PAGE1"},
+            "timestamp": stamp,
+            **extra,
+        }
         if message is not None:
             event["message"] = {"mid": f"m{next(_ids)}", **message}
         return event
@@ -216,9 +251,9 @@ class MessengerUser:
             out.append(str(message.get("text") or payload.get("text") or ""))
         return "\n".join(out)
 
-    def say(self, text: str) -> str:
+    def say(self, text: str, *, written: float | None = None) -> str:
         before = len(self.fake.sent_to_messenger(self.user_id))
-        assert self.post(self.delivery(self.event({"text": text}))) == 200
+        assert self.post(self.delivery(self.event({"text": text}, written=written))) == 200
         sent = self.fake.sent_to_messenger(self.user_id)[before:]
         assert sent, f"no answer to {text!r}"
         return self.texts(sent)
@@ -228,8 +263,11 @@ def test_messenger_verification_and_signatures(
     stack: RunningStack, platforms: FakePlatforms
 ) -> None:
     url = f"{stack.rasa_url}/webhooks/facebook/webhook"
-    good = {"hub.mode": "subscribe", "hub.verify_token": stack.env["FACEBOOK_VERIFY_TOKEN"],
-            "hub.challenge": "1158201444"}  # fmt: skip
+    good = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": stack.env["FACEBOOK_VERIFY_TOKEN"],
+        "hub.challenge": "1158201444",
+    }
     answer = requests.get(url, params=good, timeout=10)
     assert (answer.status_code, answer.text) == (200, "1158201444")
     bad = {**good, "hub.verify_token": "guessed"}
@@ -250,7 +288,7 @@ def test_messenger_verification_and_signatures(
 
 
 def test_messenger_link_open_a_dispute_attach_a_photo_and_get_an_operator_reply(
-    stack: RunningStack, platforms: FakePlatforms, diego_orders: None
+    stack: RunningStack, platforms: FakePlatforms, messenger_buyer: str
 ) -> None:
     user = MessengerUser(stack, platforms, MESSENGER_USER)
     assert "link this chat" in user.say("how are my disputes going?")
@@ -258,14 +296,18 @@ def test_messenger_link_open_a_dispute_attach_a_photo_and_get_an_operator_reply(
     assert template["messaging_type"] == "RESPONSE"
     payload = template["message"]["attachment"]["payload"]
     assert payload["template_type"] == "button" and len(payload["buttons"]) <= 3
-    assert payload["buttons"][0] == {"type": "postback", "title": "Link my account",
-                                     "payload": "/link_account"}  # fmt: skip
+    assert payload["buttons"][0] == {
+        "type": "postback",
+        "title": "Link my account",
+        "payload": "/link_account",
+    }
     before = len(platforms.sent_to_messenger(MESSENGER_USER))
     postback = user.event(postback={"title": "Link my account", "payload": "/link_account"})
     assert user.post(user.delivery(postback)) == 200
     assert "e-mail address" in user.texts(platforms.sent_to_messenger(MESSENGER_USER)[before:])
-    assert "on its way" in user.say("my email is diego@example.com")
-    assert "Done, Diego" in user.say(outbox_code(stack, "diego@example.com"))
+    email = f"{messenger_buyer}@example.com"
+    assert "on its way" in user.say(f"my email is {email}")
+    assert "Done, Mia" in user.say(outbox_code(stack, email))
     user.say("open a dispute")
     assert "covered by buyer protection" in user.say(MESSENGER_ORDER)
     assert "full refund or a partial refund" in user.say("it arrived broken")
@@ -277,7 +319,10 @@ def test_messenger_link_open_a_dispute_attach_a_photo_and_get_an_operator_reply(
     user.say("no")
     user.say("The fan does not turn on at all, the motor is dead.")
     assert "is open for order" in user.say("yes")
-    # a photo while diego has two disputes in progress: which one? then attached
+    # a photo, with her one dispute in progress: attached to it without a question
+    token = stack.chat_token(messenger_buyer)
+    [dispute] = stack.buyer_get(token, "/disputes")
+    assert dispute["order_id"] == MESSENGER_ORDER
     before = len(platforms.sent_to_messenger(MESSENGER_USER))
     image = {
         "attachments": [
@@ -285,22 +330,25 @@ def test_messenger_link_open_a_dispute_attach_a_photo_and_get_an_operator_reply(
         ]
     }
     assert user.post(user.delivery(user.event(image))) == 200
-    asked = platforms.sent_to_messenger(MESSENGER_USER)[before:]
-    token = stack.chat_token("diego")
-    [dispute] = [d for d in stack.buyer_get(token, "/disputes") if d["order_id"] == MESSENGER_ORDER]
-    if "Which one" in user.texts(asked):  # the Telegram test's dispute is in progress too
-        buttons = asked[-1]["message"]["attachment"]["payload"]["buttons"]
-        [choice] = [b for b in buttons if dispute["id"] in b["payload"]]
-        before = len(platforms.sent_to_messenger(MESSENGER_USER))
-        assert user.post(user.delivery(user.event(postback={"payload": choice["payload"]}))) == 200
-    added = platforms.sent_to_messenger(MESSENGER_USER)[before:]
-    assert f"added 1 file(s) to dispute {dispute['id']}" in user.texts(added)
+    added = user.texts(platforms.sent_to_messenger(MESSENGER_USER)[before:])
+    assert f"added 1 file(s) to dispute {dispute['id']}" in added
+    assert "Which one" not in added
     assert len(stack.buyer_get(token, f"/disputes/{dispute['id']}/evidence")) == 1
-    # operator replies: inside the window as a response, after it with the HUMAN_AGENT tag
-    operator_says(stack, MESSENGER_USER, "Marta here, looking at it.")
-    time.sleep(3.2)  # the test stack's window is 3 s (FACEBOOK_MESSAGING_WINDOW_SECONDS)
-    operator_says(stack, MESSENGER_USER, "Marta again: refund approved.")
+    # an operator's reply inside the window (she just wrote) goes as a response
+    operator_says(stack, f"facebook:{MESSENGER_USER}", "Marta here, looking at it.")
     sent = {b["message"].get("text"): b for b in platforms.sent_to_messenger(MESSENGER_USER)}
     assert sent["Marta here, looking at it."]["messaging_type"] == "RESPONSE"
-    late = sent["Marta again: refund approved."]
-    assert (late["messaging_type"], late["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")
+
+
+def test_an_operator_reply_after_the_messaging_window_is_tagged_human_agent(
+    stack: RunningStack, platforms: FakePlatforms
+) -> None:
+    """A user whose last message was written two days ago (Messenger retried the delivery
+    late): the window runs from when they wrote, so a reply now needs the HUMAN_AGENT tag."""
+    late = MessengerUser(stack, platforms, LATE_USER)
+    answer = late.say("hello", written=time.time() - 2 * 86400)
+    assert answer and platforms.sent_to_messenger(LATE_USER)[-1]["messaging_type"] == "RESPONSE"
+    operator_says(stack, f"facebook:{LATE_USER}", "Marta here, sorry for the wait.")
+    sent = {b["message"].get("text"): b for b in platforms.sent_to_messenger(LATE_USER)}
+    tagged = sent["Marta here, sorry for the wait."]
+    assert (tagged["messaging_type"], tagged["tag"]) == ("MESSAGE_TAG", "HUMAN_AGENT")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import requests
 
 from tests.e2e.conftest import Conversation, RunningStack
 
@@ -64,7 +65,8 @@ def test_open_modify_check_and_cancel_a_dispute(stack: RunningStack) -> None:
 
     # R7: status.
     status = chat.say(f"what's the status of my dispute on {EARBUDS}")
-    assert "Dispute in progress" in status and dispute["id"] in status
+    assert dispute["id"] in status and "in progress" in status
+    assert "seller hasn't answered" in status  # where it stands, not only its label
 
     # R6: cancel, with the consequence explained first.
     explained = chat.say("cancel my dispute")
@@ -249,3 +251,39 @@ def test_cancel_in_the_middle_of_opening_a_dispute_stops_the_form(stack: Running
     # Not read as the answer to "full or partial?": the form stops.
     assert "stopped" in chat.say("cancel")
     assert stack.buyer_get(chat.token or "", "/disputes?order_id=8900000000000014") == []
+
+
+def executed_actions(stack: RunningStack, sender: str) -> list[str]:
+    tracker = requests.get(
+        f"{stack.rasa_url}/conversations/{sender}/tracker",
+        params={"token": stack.env["RASA_API_TOKEN"]},
+        timeout=10,
+    )
+    tracker.raise_for_status()
+    return [e["name"] for e in tracker.json()["events"] if e.get("event") == "action"]
+
+
+def test_a_follow_up_is_answered_once_and_the_turn_ends(stack: RunningStack) -> None:
+    chat = talk(stack, "carla")
+    chat.say("how are my disputes going?")
+    # Not an intent of its own: understood from the answer before it.
+    answer = chat.say("what about the speaker one")
+    assert "D-10001" in answer and "Bluetooth speaker" in answer
+    assert len(chat.replies) == 1  # once, not again and again until Rasa stops it
+    actions = executed_actions(stack, chat.sender)
+    assert actions.count("action_check_dispute_status") == 2
+    assert actions[-1] == "action_listen"
+    assert "Your disputes" in chat.say("how are my disputes going?")  # the chat goes on
+
+
+def test_a_typed_yes_to_the_offer_of_a_person_queues_the_buyer_once(
+    stack: RunningStack,
+) -> None:
+    chat = talk(stack, "erin")
+    chat.say("blorp zzk quantum")
+    offer = chat.say("flibber wug snark")
+    assert "talk to a person" in offer.lower()
+    answer = chat.say("yes")
+    assert "queue" in answer or "No one from our team" in answer
+    assert executed_actions(stack, chat.sender).count("action_request_handoff") == 1
+    stack.operator_api("post", f"/handoff/tickets/{stack.ticket_of(chat.sender)['id']}/close")

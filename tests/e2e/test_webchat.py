@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import RunningStack
@@ -31,15 +33,39 @@ def send(page: Page, text: str) -> None:
     page.locator(".rw-new-message").press("Enter")
 
 
+def conversation_id(page: Page) -> str:
+    """The conversation the widget is in: rasa-webchat's stored session."""
+    stored = json.loads(page.evaluate("window.localStorage.getItem('chat_session')") or "{}")
+    return str(stored.get("session_id") or "")
+
+
+def tracker_events(stack: RunningStack, conversation: str) -> list[dict[str, Any]]:
+    """What Rasa's tracker store holds for the conversation (the HTTP API, with its token)."""
+    response = requests.get(
+        f"{stack.rasa_url}/conversations/{conversation}/tracker",
+        params={"token": stack.env["RASA_API_TOKEN"], "include_events": "ALL"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
+
+
+def said(events: list[dict[str, Any]], kind: str) -> list[str]:
+    return [str(e.get("text")) for e in events if e.get("event") == kind]
+
+
 def test_buyer_chats_reloads_and_clicks_a_button(stack: RunningStack, browser: Any) -> None:
     context = browser.new_context()
     page = context.new_page()
     outside: list[str] = []
     page.on(
         "request",
-        lambda request: outside.append(request.url)
-        if urlsplit(request.url).hostname not in ("localhost", "127.0.0.1", None)
-        else None,
+        lambda request: (
+            outside.append(request.url)
+            if urlsplit(request.url).hostname not in ("localhost", "127.0.0.1", None)
+            else None
+        ),
     )
     try:
         sign_in(page, stack)
@@ -54,11 +80,17 @@ def test_buyer_chats_reloads_and_clicks_a_button(stack: RunningStack, browser: A
         answer = page.locator(BOT).last.inner_text()
         assert "dispute" in answer.lower()
 
-        # A reload keeps the conversation.
+        conversation = conversation_id(page)
+        before_reload = tracker_events(stack, conversation)
+        assert "hi" in said(before_reload, "user") and answer in said(before_reload, "bot")
+
+        # A reload keeps the conversation: on screen, and in Rasa's tracker, where the
+        # same conversation goes on (no new one, no new session).
         page.reload()
         open_chat(page)
         expect(page.locator(USER).filter(has_text="hi")).to_be_visible(timeout=15_000)
         expect(page.locator(BOT).filter(has_text=answer[:40]).first).to_be_visible()
+        assert conversation_id(page) == conversation
 
         # Buttons render as buttons, and clicking one gets its reply.
         bot_before = page.locator(BOT).count()
@@ -68,6 +100,13 @@ def test_buyer_chats_reloads_and_clicks_a_button(stack: RunningStack, browser: A
         expect(button.first).to_be_visible()
         button.first.click()
         expect(page.locator(BOT)).to_have_count(bot_before + 1, timeout=30_000)
+        after = tracker_events(stack, conversation)
+        assert after[: len(before_reload)] == before_reload  # the same history, continued
+        new_turns = after[len(before_reload) :]
+        assert len(said(new_turns, "user")) == 1 and said(new_turns, "bot")
+        assert page.locator(BOT).last.inner_text() in said(new_turns, "bot")
+        sessions = [e for e in after if e.get("event") == "session_started"]
+        assert len(sessions) == 1, [e.get("event") for e in after]
         # Everything the page needed came from this machine (no CDN, no fonts).
         assert outside == []
     finally:
