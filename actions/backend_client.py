@@ -333,6 +333,11 @@ class DisputeBackend(abc.ABC):
     @abc.abstractmethod
     def active_handoff(self, conversation_id: str) -> HandoffTicket | None: ...
 
+    @abc.abstractmethod
+    def withdraw_handoff(self, conversation_id: str) -> HandoffTicket | None:
+        """Close the conversation's waiting ticket as withdrawn; the closed ticket, or None
+        when none is open. Conflict(ticket-already-claimed) once an operator has it."""
+
 
 class ChannelBackend(abc.ABC):
     """What the messaging-channel actions need besides the dispute calls: linking the
@@ -565,6 +570,13 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
         path = f"/api/v1/handoff/conversations/{_segment(conversation_id)}/ticket"
         try:
             return HandoffTicket.from_json(self._service_request("GET", path))
+        except NotFound:
+            return None
+
+    def withdraw_handoff(self, conversation_id: str) -> HandoffTicket | None:
+        path = f"/api/v1/handoff/conversations/{_segment(conversation_id)}/ticket/withdraw"
+        try:
+            return HandoffTicket.from_json(self._service_request("POST", path))
         except NotFound:
             return None
 

@@ -22,6 +22,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import (
     ActionExecuted,
     ConversationPaused,
+    ConversationResumed,
     EventType,
     FollowupAction,
     Restarted,
@@ -30,7 +31,7 @@ from rasa_sdk.events import (
 )
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import BackendError, HandoffTicket
+from actions.backend_client import BackendError, Conflict, HandoffTicket
 from actions.common import UsesBackend, buyer_credential, idempotency_key
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,42 @@ def announce(dispatcher: CollectingDispatcher, ticket: HandoffTicket) -> None:
             position=ticket.position or 1,
             wait_minutes=ticket.estimated_wait_minutes,
         )
+
+
+class ActionStop(HandoffAware):
+    """ "Never mind" with no form open.
+
+    While the buyer waits for a person ("never mind, I found it"), it takes them out of the
+    queue (the ticket is closed as withdrawn) and the bot is back. Once a person has joined,
+    the message is theirs to read and answer: nothing is said and the conversation stays
+    with them. With no handoff there is nothing to stop: "anything else?". Rasa runs this
+    while the conversation is paused (extensions/handoff.py).
+    """
+
+    def name(self) -> str:
+        return "action_stop"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if not tracker.is_paused():
+            dispatcher.utter_message(response="utter_anything_else")
+            return []
+        try:
+            ticket = self.backend.withdraw_handoff(tracker.sender_id)
+        except Conflict:
+            return []  # an operator has the conversation
+        except BackendError as error:
+            logger.warning("withdrawal of %s failed: %s", tracker.sender_id, error)
+            dispatcher.utter_message(response="utter_handoff_withdraw_failed")
+            return []
+        logger.info(
+            "handoff %s withdrawn by %s",
+            ticket.ticket_id if ticket else "(none open)",
+            tracker.sender_id,
+        )
+        dispatcher.utter_message(response="utter_handoff_withdrawn")
+        return [ConversationResumed()]
 
 
 class ActionSessionStart(HandoffAware):

@@ -73,6 +73,11 @@ PATCHED = (
         "extensions.tracker_store",
     ),
     Patched(
+        "rasa.core.processor:MessageProcessor._should_handle_message",
+        "(tracker: rasa.shared.core.trackers.DialogueStateTracker) -> bool",
+        "extensions.paused",
+    ),
+    Patched(
         "rasa.__main__:configure_structlog",
         "(log_level: 'Optional[int]' = None) -> 'None'",
         "extensions.rasa_patches",
@@ -131,7 +136,7 @@ def install() -> None:
     """Install every patch, in the order they build on each other."""
     import rasa.__main__ as cli
 
-    from extensions import redaction, speedups, tracker_store, typed_buttons
+    from extensions import paused, redaction, speedups, tracker_store, typed_buttons
 
     require_rasa_version("extensions/rasa_patches.py")
     redaction.install_record_factory()  # the standard library's logging, not Rasa
@@ -145,3 +150,4 @@ def install() -> None:
     speedups.install()
     typed_buttons.install()  # after the speed-ups: it reads their parse
     tracker_store.install()  # a shared tracker store's errors fail the message (503)
+    paused.install()  # "never mind" while waiting for a person leaves the queue

@@ -560,6 +560,19 @@ class InMemoryDisputeBackend(DisputeBackend):
             raise BackendUnavailable("backend down", status=503)
         return handoffs.get(conversation_id)
 
+    def withdraw_handoff(self, conversation_id: str) -> HandoffTicket | None:
+        handoffs = self._handoff_state()
+        self.calls.append(("withdraw_handoff", conversation_id))
+        if self.down:
+            raise BackendUnavailable("backend down", status=503)
+        ticket = handoffs.get(conversation_id)
+        if ticket is None:
+            return None
+        if ticket.state == "assigned":
+            raise Conflict("ticket-already-claimed", problem="ticket-already-claimed", status=409)
+        del handoffs[conversation_id]
+        return replace(ticket, state="closed", position=None)
+
 
 class InMemoryChannelBackend(InMemoryDisputeBackend, ChannelBackend):
     """The fake with the messaging channels' calls: linking an account, adding evidence."""

@@ -3,12 +3,14 @@ or a restart while the ticket is open."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import (
     ActionExecuted,
     ConversationPaused,
+    ConversationResumed,
     FollowupAction,
     Restarted,
     SessionStarted,
@@ -17,7 +19,7 @@ from rasa_sdk.events import (
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import Credential
-from actions.handoff import ActionRequestHandoff, ActionRestart, ActionSessionStart
+from actions.handoff import ActionRequestHandoff, ActionRestart, ActionSessionStart, ActionStop
 from tests.actions.conftest import TOKEN, make_tracker, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend
 
@@ -174,3 +176,63 @@ async def test_restart_during_a_handoff_stays_with_the_person(
     events = await ActionRestart(backend).run(dispatcher, make_tracker(), DOMAIN)
     assert events == [Restarted(), ConversationPaused(), ActionExecuted("action_listen")]
     assert responses(dispatcher) == ["utter_handoff_already_waiting"]
+
+
+# --- "never mind" (action_stop) ------------------------------------------------------------
+
+
+def paused_tracker() -> Tracker:
+    tracker = make_tracker()
+    tracker._paused = True  # as Rasa sends it after ConversationPaused
+    return tracker
+
+
+async def test_never_mind_while_waiting_leaves_the_queue_and_the_bot_is_back(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    events = await ActionStop(backend).run(dispatcher, paused_tracker(), DOMAIN)
+    assert events == [ConversationResumed()]
+    assert responses(dispatcher) == ["utter_handoff_withdrawn"]
+    assert backend.active_handoff(make_tracker().sender_id) is None
+
+
+async def test_never_mind_once_a_person_joined_is_left_to_them(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    sender = make_tracker().sender_id
+    backend.handoffs[sender] = replace(backend.handoffs[sender], state="assigned")
+    events = await ActionStop(backend).run(dispatcher, paused_tracker(), DOMAIN)
+    assert events == [] and dispatcher.messages == []  # still paused, nothing said
+    assert backend.active_handoff(sender) is not None
+
+
+async def test_never_mind_with_the_backend_down_says_a_person_still_comes(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    backend.down = True
+    events = await ActionStop(backend).run(dispatcher, paused_tracker(), DOMAIN)
+    assert events == [] and responses(dispatcher) == ["utter_handoff_withdraw_failed"]
+
+
+async def test_never_mind_with_no_ticket_left_gives_the_bot_back(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    # Paused, but the ticket was closed meanwhile: nothing to withdraw, the bot is back.
+    events = await ActionStop(InMemoryDisputeBackend()).run(dispatcher, paused_tracker(), DOMAIN)
+    assert events == [ConversationResumed()]
+    assert responses(dispatcher) == ["utter_handoff_withdrawn"]
+
+
+async def test_never_mind_with_nothing_going_on_asks_what_else(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    events = await ActionStop(backend).run(dispatcher, make_tracker(), DOMAIN)
+    assert events == [] and responses(dispatcher) == ["utter_anything_else"]
+    assert not any(call[0] == "withdraw_handoff" for call in backend.calls)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from extensions import rasa_patches, speedups, tracker_store, typed_buttons
+from extensions import paused, rasa_patches, speedups, tracker_store, typed_buttons
 
 EXTENSIONS = Path(__file__).resolve().parents[2] / "extensions"
 
@@ -35,7 +35,13 @@ def test_the_installed_rasa_is_the_one_the_patches_were_written_for() -> None:
 
 @pytest.mark.parametrize(
     "install",
-    [rasa_patches.install, speedups.install, typed_buttons.install, tracker_store.install],
+    [
+        rasa_patches.install,
+        speedups.install,
+        typed_buttons.install,
+        tracker_store.install,
+        paused.install,
+    ],
     ids=lambda f: f.__module__,
 )
 def test_every_install_refuses_another_rasa_release_and_says_why(

@@ -287,6 +287,56 @@ def test_console_works_a_ticket_over_http(client: TestClient, session: Session) 
     assert gone.status_code == 404
 
 
+def withdraw(client: TestClient, conversation: str) -> object:
+    path = f"/api/v1/handoff/conversations/{conversation}/ticket/withdraw"
+    return client.post(path, headers=assistant())
+
+
+def test_a_buyer_withdraws_a_waiting_request_and_leaves_the_queue(
+    client: TestClient, session: Session
+) -> None:
+    f.operator(session, "op-ana")
+    first = open_(client, "conv-early")["ticket_id"]
+    mine = open_(client, "conv-mine")["ticket_id"]
+    later = open_(client, "conv-later")
+    assert later["position"] == 3
+    answer = withdraw(client, "conv-mine")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["ticket_id"] == mine and answer.json()["state"] == "closed"
+    # Out of the queue: the one behind moves up; the ticket says why it closed.
+    queue = client.get(QUEUE, headers=f.operator_headers()).json()["tickets"]
+    assert [t["id"] for t in queue] == [first, later["ticket_id"]]
+    detail = client.get(f"{QUEUE}/{mine}", headers=f.operator_headers()).json()
+    assert detail["state"] == "closed" and detail["outcome"] == "withdrawn"
+    assert "withdrew" in detail["transcript"][-1]["body"]
+    again = client.get("/api/v1/handoff/conversations/conv-later/ticket", headers=assistant())
+    assert again.json()["position"] == 2
+    # Nothing left to withdraw: 404, and the conversation can ask for a person again.
+    twice = withdraw(client, "conv-mine")
+    assert twice.status_code == 404
+    assert twice.json()["type"].endswith("/handoff-ticket-not-found")
+    assert open_(client, "conv-mine")["created"] is True
+
+
+def test_a_claimed_request_is_the_operators_to_close_not_withdrawn(
+    client: TestClient, session: Session
+) -> None:
+    f.operator(session, "op-ana")
+    ana = f.operator_headers("op-ana")
+    ticket = open_(client, "conv-claimed")["ticket_id"]
+    client.post(f"{QUEUE}/{ticket}/claim", headers={**ana, **f.key("c")})
+    refused = withdraw(client, "conv-claimed")
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("/ticket-already-claimed")
+    assert client.get(f"{QUEUE}/{ticket}", headers=ana).json()["state"] == "assigned"
+    closed = client.post(f"{QUEUE}/{ticket}/close", headers={**ana, **f.key("x")})
+    assert closed.json()["outcome"] == "handled"
+    # Only the assistant may withdraw: not a buyer, not the console.
+    path = "/api/v1/handoff/conversations/conv-claimed/ticket/withdraw"
+    assert client.post(path).status_code == 401
+    assert client.post(path, headers=f.operator_headers()).status_code in (401, 403)
+
+
 def test_only_the_holder_stores_the_buyers_messages_and_a_retry_stores_nothing_more(
     client: TestClient, session: Session
 ) -> None:

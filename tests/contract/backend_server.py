@@ -25,7 +25,8 @@ from dispute_backend.app import create_app
 from dispute_backend.clock import FrozenClock
 from dispute_backend.enums import AccountStatus, ShippingStatus
 from dispute_backend.migrate import upgrade
-from dispute_backend.models import Buyer, ChannelAccount, Order, Seller
+from dispute_backend.models import Buyer, ChannelAccount, Operator, Order, Seller
+from dispute_backend.services import handoff
 from dispute_backend.settings import Settings
 from fastapi import APIRouter, FastAPI, HTTPException
 from pydantic import BaseModel
@@ -139,6 +140,27 @@ def scene_router(factory: sessionmaker[Session], clock: FrozenClock) -> APIRoute
             )
             session.commit()
         return {"account": f"{body.channel}:{body.external_id}"}
+
+    @router.post("/handoffs/{conversation_id}/claim")
+    def claim(conversation_id: str) -> dict[str, Any]:
+        """An operator of the console takes the conversation's waiting ticket."""
+        with factory() as session:
+            ticket = handoff.open_ticket(session, conversation_id=conversation_id)
+            if ticket is None:
+                raise HTTPException(404, "no open ticket")
+            operator = session.get(Operator, "op-contract")
+            if operator is None:
+                operator = Operator(
+                    id="op-contract",
+                    name="Contract Operator",
+                    email="op@contract.example",
+                    created_at=NOW,
+                )
+                session.add(operator)
+                session.flush()
+            handoff.claim(session, ticket_id=ticket.id, operator=operator, now=clock.now())
+            session.commit()
+        return {"claimed": conversation_id}
 
     @router.put("/clock")
     def set_clock(body: ClockAt) -> dict[str, Any]:

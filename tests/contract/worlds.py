@@ -75,6 +75,9 @@ class World(Protocol):
 
     def let_time_pass(self, delta: timedelta) -> None: ...
 
+    def claim_handoff(self, conversation_id: str) -> None:
+        """An operator claims the conversation's waiting ticket."""
+
 
 def new_name(prefix: str) -> str:
     return f"{prefix}{next(_names)}{uuid.uuid4().hex[:6]}"
@@ -152,6 +155,10 @@ class FakeWorld:
 
     def let_time_pass(self, delta: timedelta) -> None:
         self.fake.now += delta
+
+    def claim_handoff(self, conversation_id: str) -> None:
+        tickets = self.fake._handoff_state()
+        tickets[conversation_id] = replace(tickets[conversation_id], state="assigned")
 
 
 # --- the real backend ----------------------------------------------------------------------
@@ -241,3 +248,6 @@ class HttpWorld:
     def let_time_pass(self, delta: timedelta) -> None:
         self.now += delta
         self._scene("PUT", "/_contract/clock", {"at": self.now.isoformat()})
+
+    def claim_handoff(self, conversation_id: str) -> None:
+        self._scene("POST", f"/_contract/handoffs/{conversation_id}/claim")

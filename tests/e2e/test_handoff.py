@@ -263,3 +263,25 @@ def test_the_ticket_is_waiting_in_the_place_the_bot_named(stack: RunningStack) -
     assert ticket["state"] == "waiting"
     assert ticket["position"] == ahead + 1
     assert f"number {ahead + 1} in the queue" in text, text
+
+
+def test_a_buyer_who_no_longer_needs_a_person_leaves_the_queue(stack: RunningStack) -> None:
+    """Waiting, the buyer says they found it: out of the queue, the ticket closed as
+    withdrawn, the bot answers again. Once someone has claimed the ticket, the same words
+    go to that person and the conversation stays with them."""
+    sender, token = ask_for_a_person(stack, "erin")
+    ticket = stack.ticket_of(sender)["id"]
+    assert stack.say(sender, "what's taking so long", {"chat_token": token}) == []  # logged
+    answer = stack.say(sender, "never mind, I found it", {"chat_token": token})
+    assert "out of the queue" in " ".join(str(m.get("text")) for m in answer), answer
+    detail = stack.operator_api("get", f"/handoff/tickets/{ticket}")
+    assert detail["state"] == "closed" and detail["outcome"] == "withdrawn"
+    assert stack.say(sender, "how are my disputes going?", {"chat_token": token}) != []
+
+    sender, token = ask_for_a_person(stack, "erin")
+    marta = ConsoleSession(stack, "op-marta")
+    ticket = stack.ticket_of(sender)["id"]
+    assert marta.post(f"/tickets/{ticket}/claim").status_code == 200
+    assert stack.say(sender, "never mind, I found it", {"chat_token": token}) == []
+    assert stack.ticket_of(sender)["state"] == "assigned"
+    assert marta.post(f"/tickets/{ticket}/give-back").status_code == 200

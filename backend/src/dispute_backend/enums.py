@@ -90,6 +90,13 @@ class TicketState(StrEnum):
     closed = "closed"
 
 
+class TicketOutcome(StrEnum):
+    """How a closed ticket ended: an operator closed it, or the buyer no longer needed one."""
+
+    handled = "handled"
+    withdrawn = "withdrawn"
+
+
 class TicketParty(StrEnum):
     user = "user"
     operator = "operator"

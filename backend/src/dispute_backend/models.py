@@ -37,6 +37,7 @@ from .enums import (
     Resolution,
     ReviewStatus,
     ShippingStatus,
+    TicketOutcome,
     TicketParty,
     TicketState,
 )
@@ -311,6 +312,7 @@ class HandoffTicket(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    outcome: Mapped[TicketOutcome | None] = mapped_column(_enum(TicketOutcome))  # once closed
     # Bumped by every transition; the transitions are conditional UPDATEs on the state.
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 

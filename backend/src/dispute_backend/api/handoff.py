@@ -101,6 +101,22 @@ def active_ticket(
     return views.ticket_status_out(session, ticket, created=False, now=at, qs=qs)
 
 
+@assistant_router.post(
+    "/conversations/{conversation_id}/ticket/withdraw",
+    response_model=s.TicketStatus,
+    dependencies=[Depends(require_assistant)],
+)
+def withdraw_handoff(
+    conversation_id: ConversationId, session: SessionDep, at: Now, qs: Queue
+) -> s.TicketStatus:
+    """The buyer no longer needs a person: their waiting ticket is closed as withdrawn.
+    404 when the conversation has none open; 409 once an operator has claimed it."""
+    ticket = handoff.withdraw(session, conversation_id=conversation_id, now=at)
+    status = views.ticket_status_out(session, ticket, created=False, now=at, qs=qs)
+    session.commit()
+    return status
+
+
 # --- the console ---------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from ..enums import (
     Resolution,
     ReviewStatus,
     ShippingStatus,
+    TicketOutcome,
     TicketState,
 )
 from ..models import ORDER_ID_PATTERN
@@ -315,6 +316,7 @@ class TicketOut(BaseModel):
     created_at: datetime
     assigned_at: datetime | None
     closed_at: datetime | None
+    outcome: TicketOutcome | None = None  # handled | withdrawn, once closed
     version: int
 
 

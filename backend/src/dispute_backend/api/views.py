@@ -286,6 +286,7 @@ def ticket_out(session: Session, t: HandoffTicket) -> s.TicketOut:
         created_at=t.created_at,
         assigned_at=t.assigned_at,
         closed_at=t.closed_at,
+        outcome=t.outcome,
         version=t.version,
     )
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import errors
-from ..enums import TicketParty, TicketState
+from ..enums import TicketOutcome, TicketParty, TicketState
 from ..models import HandoffMessage, HandoffTicket, Operator
 
 OPEN_STATES = (TicketState.waiting, TicketState.assigned)
@@ -340,7 +340,7 @@ def close(session: Session, *, ticket_id: int, operator: Operator, now: datetime
         HandoffTicket.state == TicketState.waiting,
         and_(HandoffTicket.state == TicketState.assigned, HandoffTicket.operator_id == operator.id),
     )
-    values = {"state": TicketState.closed, "closed_at": now}
+    values = {"state": TicketState.closed, "closed_at": now, "outcome": TicketOutcome.handled}
     if not _transition(session, ticket_id, [waiting_or_mine], values):
         raise _refuse(session, ticket_id)
     ticket = get(session, ticket_id=ticket_id)
@@ -350,6 +350,34 @@ def close(session: Session, *, ticket_id: int, operator: Operator, now: datetime
         party=TicketParty.system,
         body=f"{operator.name} closed it",
         author_id=operator.id,
+        now=now,
+    )
+    return ticket
+
+
+def withdraw(session: Session, *, conversation_id: str, now: datetime) -> HandoffTicket:
+    """The buyer no longer needs a person: the conversation's waiting ticket is closed as
+    withdrawn. Once an operator has claimed it, it is theirs to close (the buyer's message
+    reaches them): TicketAlreadyClaimed."""
+    ticket = open_ticket(session, conversation_id=conversation_id)
+    if ticket is None:
+        raise errors.TicketNotFound("This conversation has no open handoff.")
+    values = {"state": TicketState.closed, "closed_at": now, "outcome": TicketOutcome.withdrawn}
+    if not _transition(session, ticket.id, [HandoffTicket.state == TicketState.waiting], values):
+        ticket = get(session, ticket_id=ticket.id)
+        if ticket.state == TicketState.assigned:
+            raise errors.TicketAlreadyClaimed(
+                f"Ticket {ticket.id} was claimed by {ticket.operator_id}.",
+                operator_id=ticket.operator_id,
+            )
+        raise errors.TicketNotFound("This conversation has no open handoff.")
+    ticket = get(session, ticket_id=ticket.id)
+    note(
+        session,
+        ticket=ticket,
+        party=TicketParty.system,
+        body="The buyer withdrew the request",
+        author_id=None,
         now=now,
     )
     return ticket
