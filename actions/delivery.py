@@ -23,7 +23,8 @@ from actions.parsing import normalise_order_id
 
 
 class ValidateOrderLookupForm(UsesBackend, FormValidationAction):
-    """Reads the order from the product named ("my smartwatch is stuck in customs")."""
+    """Reads the order from the product named ("my smartwatch is stuck in customs"; "and
+    the lamp?" right after another parcel: the lamp's, not the order asked about before)."""
 
     def name(self) -> str:
         return "validate_order_lookup_form"
@@ -31,7 +32,7 @@ class ValidateOrderLookupForm(UsesBackend, FormValidationAction):
     def extract_order_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return named_order_answer(self.backend, tracker)
+        return named_order_answer(self.backend, tracker, replaces_earlier=True)
 
     def validate_order_id(
         self,

@@ -65,7 +65,7 @@ PATCHED = (
         "(self, message: rasa.core.channels.channel.UserMessage, tracker: "
         "Optional[rasa.shared.core.trackers.DialogueStateTracker] = None, "
         "only_output_properties: bool = True) -> Dict[str, Any]",
-        "extensions.speedups, extensions.typed_buttons",
+        "extensions.speedups, extensions.typed_buttons, extensions.follow_ups",
     ),
     Patched(
         "rasa.core.agent:Agent._create_tracker_store",
@@ -136,7 +136,7 @@ def install() -> None:
     """Install every patch, in the order they build on each other."""
     import rasa.__main__ as cli
 
-    from extensions import paused, redaction, speedups, tracker_store, typed_buttons
+    from extensions import follow_ups, paused, redaction, speedups, tracker_store, typed_buttons
 
     require_rasa_version("extensions/rasa_patches.py")
     redaction.install_record_factory()  # the standard library's logging, not Rasa
@@ -149,5 +149,6 @@ def install() -> None:
     replace(cli, "configure_structlog", configure_quietly)
     speedups.install()
     typed_buttons.install()  # after the speed-ups: it reads their parse
+    follow_ups.install()  # after the buttons: a typed title is a click first
     tracker_store.install()  # a shared tracker store's errors fail the message (503)
     paused.install()  # "never mind" while waiting for a person leaves the queue

@@ -278,6 +278,25 @@ async def test_the_product_named_is_the_order_to_look_up(
     assert form.extract_order_id(dispatcher, vague, {}) == {}  # the form asks which
 
 
+async def test_a_product_named_next_replaces_the_order_asked_about_before(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    backend.add_order("alice", make_order("8100000000000013", title="Desk lamp"))
+    form = ValidateOrderLookupForm(backend)
+    earlier = {"order_id": "8100000000000012"}  # the phone case, asked about just before
+    next_one = make_tracker(
+        earlier, text="and the lamp?", intent="report_not_received", active_loop="order_lookup_form"
+    )
+    assert form.extract_order_id(dispatcher, next_one, {}) == {"order_id": "8100000000000013"}
+    same = make_tracker(
+        earlier,
+        text="is it still coming?",
+        intent="report_not_received",
+        active_loop="order_lookup_form",
+    )
+    assert form.extract_order_id(dispatcher, same, {}) == {}  # names none: the same order
+
+
 def test_an_order_number_too_long_or_short_is_asked_again_with_the_reason(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from extensions import paused, rasa_patches, speedups, tracker_store, typed_buttons
+from extensions import follow_ups, paused, rasa_patches, speedups, tracker_store, typed_buttons
 
 EXTENSIONS = Path(__file__).resolve().parents[2] / "extensions"
 
@@ -41,6 +41,7 @@ def test_the_installed_rasa_is_the_one_the_patches_were_written_for() -> None:
         typed_buttons.install,
         tracker_store.install,
         paused.install,
+        follow_ups.install,
     ],
     ids=lambda f: f.__module__,
 )
