@@ -89,6 +89,7 @@ NOT_ANSWERS = (
     "ask_dispute_deadline",
     "ask_dispute_limit",
     "ask_dispute_ended",
+    "ask_cancel_consequence",
     "ask_how_disputes_work",
     "contact_seller",
 )
@@ -112,13 +113,20 @@ def valid_order_id(slot_value: Any, dispatcher: CollectingDispatcher) -> str | N
     return order_id
 
 
-def named_order_answer(backend: DisputeBackend, tracker: Tracker) -> dict[str, Any]:
+def named_order_answer(
+    backend: DisputeBackend, tracker: Tracker, *, replaces_earlier: bool = False
+) -> dict[str, Any]:
     """The product named instead of the order number, in the message that starts a
-    form or in answer to "Which order?": the order_id a form's extraction fills."""
+    form or in answer to "Which order?": the order_id a form's extraction fills.
+
+    With `replaces_earlier` the message that starts the form names its own order ("and
+    the lamp?"), whatever order the conversation was about before; without it an order
+    kept from earlier stays (the dispute form weighs the two in `validate_order_id`)."""
     message = tracker.latest_message or {}
+    requested = tracker.get_slot("requested_slot")
     if (
-        tracker.get_slot("order_id")
-        or tracker.get_slot("requested_slot") not in (None, "order_id")
+        (tracker.get_slot("order_id") and (requested is not None or not replaces_earlier))
+        or requested not in (None, "order_id")
         or any(e.get("entity") == "order_id" for e in message.get("entities") or [])
         or latest_intent(tracker) in ("stop", "request_human")
     ):
@@ -162,6 +170,20 @@ def description_given(text: str) -> dict[str, Any]:
     if len(text.split()) >= 12 and reason_from_text(text):
         return {"dispute_description": text.strip()[:2000]}
     return {}
+
+
+def problem_stated(text: str, form_slots: set[str], tracker: Tracker) -> dict[str, Any]:
+    """What the message that starts the form says of the problem: its reason ("my earbuds
+    broke": damaged), when the NLU tagged none, and the whole message as the description
+    when it tells the whole problem."""
+    stated: dict[str, Any] = {}
+    if "dispute_reason" in form_slots and tracker.get_slot("dispute_reason") is None:
+        reason = reason_from_text(text)
+        if reason is not None:
+            stated["dispute_reason"] = reason
+    if "dispute_description" in form_slots:
+        stated.update(description_given(text))
+    return stated
 
 
 def stated_answers(text: str) -> dict[str, Any]:
@@ -276,8 +298,8 @@ class DisputeFormValidation(UsesBackend, FormValidationAction, abc.ABC):
             domain.get("forms", {}).get(self.form_name(), {}).get("required_slots", [])
         )
         said = stated_answers(text)
-        if requested is None and "dispute_description" in form_slots:
-            said.update(description_given(text))
+        if requested is None:
+            said.update(problem_stated(text, form_slots, tracker))
         # An answer not given yet is taken whenever it is stated; one already given is
         # changed only when the buyer corrects it (or at the confirmation).
         stated = {

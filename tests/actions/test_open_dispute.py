@@ -731,4 +731,27 @@ async def test_a_first_message_that_tells_the_whole_problem_is_its_description(
     events = ValidateDisputeForm(backend).revisions(dispatcher, tracker, DISPUTE_DOMAIN)
     assert SlotSet("dispute_description", text) in events
     short = make_tracker(text="my earbuds are broken", intent="open_dispute", **FORM)
-    assert ValidateDisputeForm(backend).revisions(dispatcher, short, DISPUTE_DOMAIN) == []
+    said = ValidateDisputeForm(backend).revisions(dispatcher, short, DISPUTE_DOMAIN)
+    assert said == [SlotSet("dispute_reason", "damaged")]  # a reason, not a description
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("my earbuds broke", "damaged"),
+        ("the adapter is missing from the box", "missing_parts"),
+        ("they sent me a pink phone holder instead of earbuds", "wrong_item"),
+        ("i want to open a dispute", None),
+    ],
+)
+async def test_the_first_message_gives_the_reason_when_the_nlu_tagged_none(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher, text: str, reason: str
+) -> None:
+    tracker = make_tracker(text=text, intent="open_dispute", **FORM)
+    events = ValidateDisputeForm(backend).revisions(dispatcher, tracker, DISPUTE_DOMAIN)
+    assert events == ([SlotSet("dispute_reason", reason)] if reason else [])
+    tagged = make_tracker(
+        {"dispute_reason": "counterfeit"}, text=text, intent="open_dispute", **FORM
+    )
+    kept = ValidateDisputeForm(backend).revisions(dispatcher, tagged, DISPUTE_DOMAIN)
+    assert all(event.get("name") != "dispute_reason" for event in kept)  # the NLU's stays
