@@ -300,6 +300,43 @@ class ActionHandleFallback(UsesBackend, Action):
         return restated(tracker, topic, order_id=order_id)
 
 
+class ActionAnswerCancelQuestion(UsesBackend, Action):
+    """ "What happens to my money if I cancel?" (R6, docs/rules.md).
+
+    About one of the buyer's disputes in progress ("if I cancel the speaker dispute, can I
+    open another one later?"), the message is read again as the request to cancel it: the
+    cancel form's question answers with that order's own dates and asks whether to cancel,
+    so "ok then cancel it" does. Otherwise, the general answer.
+    """
+
+    def name(self) -> str:
+        return "action_answer_cancel_question"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        order_id = self.dispute_named(tracker)
+        if order_id is not None:
+            return restated(tracker, "cancel_dispute", order_id=order_id)
+        dispatcher.utter_message(response="utter_ask_cancel_consequence")
+        return []
+
+    def dispute_named(self, tracker: Tracker) -> str | None:
+        """The order whose dispute in progress the message names; None if none does."""
+        buyer = buyer_credential(tracker)
+        if buyer is None:
+            return None
+        try:
+            order_id = order_meant(tracker, self.backend, buyer)
+            if order_id is None:
+                return None
+            disputes = self.backend.disputes(buyer, order_id=order_id)
+        except BackendError as error:
+            logger.info("cancel question: no dispute looked up (%s)", type(error).__name__)
+            return None
+        return order_id if any(d.in_progress for d in disputes) else None
+
+
 class ActionDeclinePerson(Action):
     """The buyer said no to a person after not being understood.
 

@@ -29,6 +29,7 @@ DIGRESSIONS = {
     "ask_dispute_deadline": "utter_ask_dispute_deadline",
     "ask_dispute_limit": "utter_ask_dispute_limit",
     "ask_dispute_ended": "utter_ask_dispute_ended",
+    "ask_cancel_consequence": "utter_ask_cancel_consequence",
     "ask_how_disputes_work": "utter_ask_how_disputes_work",
     "contact_seller": "utter_contact_seller",
     "request_replacement": "utter_request_replacement",
