@@ -164,10 +164,16 @@ def order_check_failed(
     return {"order_id": None, "dispute_blocked": "error"}
 
 
+# A first message this long (about two short sentences) tells the story, not only the request.
+STORY_WORDS = 18
+
+
 def description_given(text: str) -> dict[str, Any]:
     """A first message that tells the whole problem ("when they arrived the charging case
-    was cracked and the right earbud won't pair...") is its own description."""
-    if len(text.split()) >= 12 and reason_from_text(text):
+    was cracked and the right earbud won't pair...") is its own description; a shorter
+    one ("my earbuds stopped working, I want a refund") states the request, and the form
+    asks for the problem in the buyer's words."""
+    if len(text.split()) >= STORY_WORDS and reason_from_text(text):
         return {"dispute_description": text.strip()[:2000]}
     return {}
 

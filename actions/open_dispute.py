@@ -34,7 +34,13 @@ from actions.forms import (
     stated_answers,
     valid_order_id,
 )
-from actions.parsing import orders_named, parse_amount, reason_from_text
+from actions.parsing import (
+    is_stalling,
+    only_confirms,
+    orders_named,
+    parse_amount,
+    reason_from_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -219,6 +225,13 @@ class ValidateDisputeForm(RefundProposal):
         domain: DomainDict,
     ) -> dict[str, Any]:
         text = str(slot_value or "").strip()
+        if is_stalling(text):
+            # "hold on, let me check": the question waits for the answer.
+            dispatcher.utter_message(response="utter_description_take_your_time")
+            return {"dispute_description": None}
+        if only_confirms(text) or latest_intent(tracker) in ("affirm", "deny"):
+            dispatcher.utter_message(response="utter_description_still_needed")
+            return {"dispute_description": None}
         if stated_answers(text) and len(text.split()) <= 5:
             # "full refund", "i'll keep them": an answer given again, not the problem.
             dispatcher.utter_message(response="utter_description_is_an_answer")

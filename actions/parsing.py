@@ -366,6 +366,43 @@ def names_another_order(text: str) -> bool:
     return bool(_OTHER_ORDER.search(text))
 
 
+# --- answers that are not a description ----------------------------------------------------------
+
+_STALL = re.compile(
+    r"\b(?:hold on|hang on|wait(?: a (?:sec|second|moment|minute|bit))?"
+    r"|(?:just |give me |gimme )?(?:a|one) (?:sec|second|moment|min|minute)"
+    r"|brb|be right back|let me (?:check|look|see|think|find out|have a look)"
+    r"|i'?ll (?:check|look|have a look)|i need to (?:check|look)|checking|not sure yet)\b",
+    re.IGNORECASE,
+)
+# Words that may come with a request for a moment without telling anything.
+_STALL_FILLERS = frozenset(
+    "ok okay um umm uh er hmm please pls a bit while first quickly real quick thanks then"
+    " and so i it that the box order again on".split()
+)
+_ONLY_CONFIRMING = re.compile(
+    r"^\W*(?:(?:yes|yeah|yep|yup|sure|ok|okay|right|correct|exactly"
+    r"|that'?s (?:right|it|correct|all))\W*)+"
+    r"(?:(?:please|just|go ahead(?: and)?|and|so|now)\W+)*"
+    r"(?:open it|open the dispute|do it|submit it|send it|go|proceed)?"
+    r"\W*(?:please|now|thanks?)?\W*$",
+    re.IGNORECASE,
+)
+
+
+def is_stalling(text: str) -> bool:
+    """Does the buyer only ask for a moment ("hold on, let me check the box") instead of
+    answering? "hold on, the screen flickers too" says something, and is no stall."""
+    rest, stalls = _STALL.subn(" ", text)
+    return stalls > 0 and all(w in _STALL_FILLERS for w in re.findall(r"[a-z']+", rest.lower()))
+
+
+def only_confirms(text: str) -> bool:
+    """Does the message only say yes / go ahead ("yes that's right, open it"), telling
+    nothing about the problem?"""
+    return bool(_ONLY_CONFIRMING.match(text))
+
+
 # --- corrections --------------------------------------------------------------------------------
 
 _CORRECTION = _any(

@@ -755,3 +755,50 @@ async def test_the_first_message_gives_the_reason_when_the_nlu_tagged_none(
     )
     kept = ValidateDisputeForm(backend).revisions(dispatcher, tagged, DISPUTE_DOMAIN)
     assert all(event.get("name") != "dispute_reason" for event in kept)  # the NLU's stays
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "response"),
+    [
+        ("hold on, let me check", "out_of_scope", "utter_description_take_your_time"),
+        ("one sec", "out_of_scope", "utter_description_take_your_time"),
+        ("yes that's right, open it", "affirm", "utter_description_still_needed"),
+        ("ok go ahead", "affirm", "utter_description_still_needed"),
+        ("no", "deny", "utter_description_still_needed"),
+    ],
+)
+async def test_a_stall_or_a_yes_at_the_description_is_not_the_description(
+    text: str,
+    intent: str,
+    response: str,
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    tracker = make_tracker(text=text, intent=intent, requested_slot="dispute_description", **FORM)
+    form = ValidateDisputeForm(backend)
+    assert form.validate_dispute_description(text, dispatcher, tracker, {}) == {
+        "dispute_description": None
+    }
+    assert responses(dispatcher) == [response]
+
+
+@pytest.mark.parametrize(
+    "text", ["hold on, the screen flickers too", "yes the case is cracked and one bud is dead"]
+)
+async def test_a_description_that_starts_like_a_stall_or_a_yes_is_kept(
+    text: str, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    tracker = make_tracker(text=text, intent="inform", requested_slot="dispute_description", **FORM)
+    result = ValidateDisputeForm(backend).validate_dispute_description(
+        text, dispatcher, tracker, {}
+    )
+    assert result == {"dispute_description": text} and dispatcher.messages == []
+
+
+async def test_a_short_first_message_states_the_request_and_the_problem_is_asked(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    text = "I want a refund for my wireless earbuds, they stopped working after one day"
+    tracker = make_tracker(text=text, intent="open_dispute", **FORM)
+    events = ValidateDisputeForm(backend).revisions(dispatcher, tracker, DISPUTE_DOMAIN)
+    assert all(event.get("name") != "dispute_description" for event in events)

@@ -11,8 +11,10 @@ from actions.parsing import (
     amount_stated,
     asks_for_money,
     is_correction,
+    is_stalling,
     names_another_order,
     normalise_order_id,
+    only_confirms,
     order_named_alone,
     orders_named,
     outcome_from_text,
@@ -236,3 +238,39 @@ def test_is_correction(text: str, correction: bool) -> None:
 )
 def test_amount_stated(text: str, amount: Decimal | None) -> None:
     assert amount_stated(text) == amount
+
+
+@pytest.mark.parametrize(
+    ("text", "stalling"),
+    [
+        ("hold on, let me check", True),
+        ("hang on", True),
+        ("wait a sec please", True),
+        ("let me check the box first", True),
+        ("hmm let me think", True),
+        ("brb", True),
+        ("hold on, the screen flickers too", False),
+        ("wait, the case is cracked", False),
+        ("i need to check something, the lamp is broken", False),
+        ("the left bud is dead", False),
+    ],
+)
+def test_is_stalling(text: str, stalling: bool) -> None:
+    assert is_stalling(text) is stalling
+
+
+@pytest.mark.parametrize(
+    ("text", "confirms"),
+    [
+        ("yes that's right, open it", True),
+        ("ok go ahead and open it", True),
+        ("yep open it please", True),
+        ("correct", True),
+        ("yes it is broken", False),
+        ("yes the case is cracked", False),
+        ("right earbud dead", False),
+        ("ok so the hinge snapped", False),
+    ],
+)
+def test_only_confirms(text: str, confirms: bool) -> None:
+    assert only_confirms(text) is confirms
