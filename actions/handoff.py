@@ -33,6 +33,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import BackendError, Conflict, HandoffTicket
 from actions.common import UsesBackend, buyer_credential, idempotency_key
+from actions.parsing import asks_for_contact_details
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,9 @@ class ActionRequestHandoff(HandoffAware):
     """Opens (or finds) the conversation's ticket, tells the buyer where they stand, pauses.
 
     The reason comes from the `handoff_reason` slot (set by whatever decided
-    the bot cannot help) or, when the buyer asked, `user_request`. If the
+    the bot cannot help) or, when the buyer asked, `user_request`. A buyer who asks how
+    to reach customer service ("what's the phone number?") gets the ways to, this chat
+    among them, and no ticket. If the
     backend cannot be reached the buyer gets an apology and the bot keeps
     helping: no pause, since no one would answer.
     """
@@ -73,6 +76,12 @@ class ActionRequestHandoff(HandoffAware):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        text = str((tracker.latest_message or {}).get("text") or "")
+        if not tracker.get_slot("handoff_reason") and asks_for_contact_details(text):
+            # "what's the phone number?": the ways to reach a person, this chat among
+            # them (a button), not a place in the queue nobody asked for.
+            dispatcher.utter_message(response="utter_contact_options")
+            return [FollowupAction("action_listen")]
         reason = tracker.get_slot("handoff_reason") or DEFAULT_REASON
         channel = tracker.get_latest_input_channel() or "unknown"
         try:

@@ -366,6 +366,33 @@ def names_another_order(text: str) -> bool:
     return bool(_OTHER_ORDER.search(text))
 
 
+# --- asking how to reach customer service ---------------------------------------------------------
+
+_CONTACT_DETAILS = _any(
+    r"phone ?numbers?",
+    r"by (?:tele)?phone",
+    r"on the phone",
+    r"(?:tele)?phone (?:line|support|service|you|the marketplace|customer service|someone)",
+    r"(?:contact|support|hotline|call cent(?:er|re)) number",
+    r"number (?:to|i can|can i|do i) call",
+    r"what number",
+    r"e-?mail(?: address)?",
+    "twitter",
+    "facebook",
+    "whatsapp",
+    "instagram",
+    r"social (?:media|accounts?)",
+    r"call (?:you|customer service|support|the marketplace|someone)",
+    r"call me(?: back)?",
+)
+
+
+def asks_for_contact_details(text: str) -> bool:
+    """Does the buyer ask how to reach customer service themselves ("what's the phone
+    number?", "do you have a twitter?") rather than to be put through here?"""
+    return bool(_CONTACT_DETAILS.search(text))
+
+
 # --- answers that are not a description ----------------------------------------------------------
 
 _STALL = re.compile(

@@ -236,3 +236,31 @@ async def test_never_mind_with_nothing_going_on_asks_what_else(
     events = await ActionStop(backend).run(dispatcher, make_tracker(), DOMAIN)
     assert events == [] and responses(dispatcher) == ["utter_anything_else"]
     assert not any(call[0] == "withdraw_handoff" for call in backend.calls)
+
+
+async def test_asking_for_the_phone_number_gives_the_ways_to_reach_a_person_not_a_ticket(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    tracker = make_tracker(
+        text="whats the phone number of customer service", intent="request_human"
+    )
+    events = await ActionRequestHandoff(backend).run(dispatcher, tracker, DOMAIN)
+    assert responses(dispatcher) == ["utter_contact_options"]
+    assert events == [FollowupAction("action_listen")]
+    assert backend._handoff_state() == {}  # nobody queued
+    # The button under it ("Talk to a person here") queues.
+    clicked = make_tracker(text="/request_human", intent="request_human")
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), clicked, DOMAIN)
+    assert backend.active_handoff(clicked.sender_id) is not None
+
+
+async def test_a_person_offered_by_the_bot_is_queued_even_if_the_words_name_a_phone(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    backend = InMemoryDisputeBackend()
+    tracker = make_tracker(
+        {"handoff_reason": "refund_problem"}, text="yes, or call me", intent="request_human"
+    )
+    await ActionRequestHandoff(backend).run(dispatcher, tracker, DOMAIN)
+    assert responses(dispatcher) == ["utter_handoff_queued"]

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from actions.parsing import (
+    asks_for_contact_details,
     amount_stated,
     asks_for_money,
     is_correction,
@@ -274,3 +275,23 @@ def test_is_stalling(text: str, stalling: bool) -> None:
 )
 def test_only_confirms(text: str, confirms: bool) -> None:
     assert only_confirms(text) is confirms
+
+
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("whats the phone number of customer service", True),
+        ("do you have an email address?", True),
+        ("can i message you on twitter", True),
+        ("what number do i call", True),
+        ("i want a person to call me back", True),
+        ("i want to talk to a person", False),
+        ("agent please", False),
+        ("my phone case never arrived", False),  # a product, not a phone line
+        ("the seller's phone number", True),
+        ("can i phone the marketplace", True),
+        ("the phone holder is broken", False),
+    ],
+)
+def test_asks_for_contact_details(text: str, asks: bool) -> None:
+    assert asks_for_contact_details(text) is asks
