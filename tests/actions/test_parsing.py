@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from actions.parsing import (
-    asks_for_contact_details,
     amount_stated,
+    asks_for_contact_details,
     asks_for_money,
     is_correction,
     is_stalling,
