@@ -7,7 +7,8 @@ read as that button's payload: the same intent and entities as a click. The word
 count are each button's own (its distinctive words: "cancel" and "yes" in "Yes, cancel
 it", but not "it"), so a sentence that names two of them, negates a positive one ("don't
 cancel"), asks a question ("how do I cancel it?") or says much more than a title is left
-to the NLU as before.
+to the NLU as before. When one button alone was offered ("Open a not-received dispute"),
+a plain yes ("ok do that", "sure, go ahead") is that button.
 """
 
 from __future__ import annotations
@@ -66,10 +67,29 @@ def is_question(text: str) -> bool:
     return text.rstrip().endswith("?") or bool(said and said[0] in QUESTION_WORDS)
 
 
+# A yes to the one thing offered ("ok do that", "sure, go ahead"), once fillers are gone.
+YES_WORDS = frozenset("yes ahead fine alright sounds good great perfect cool".split())
+
+
+_SAYS_YES = re.compile(r"\b(?:do (?:it|that)|go ahead|let'?s do|please do|sounds good)\b")
+
+
+def is_plain_yes(text: str) -> bool:
+    """Does the text only say yes ("ok do that", "yes please", "sure, go ahead")? A bare
+    "ok" or "hmm" is no yes: it may only acknowledge."""
+    said = words(text)
+    if not said or len(said) > 5 or set(said) & NEGATIONS or not _content(text) <= YES_WORDS:
+        return False
+    return "yes" in {SAME_AS.get(w, w) for w in said} or bool(_SAYS_YES.search(" ".join(said)))
+
+
 def matching_button(text: str, buttons: Sequence[Button]) -> Button | None:
-    """The one button a short typed answer names, or None."""
-    if len(buttons) < 2 or text.lstrip().startswith("/") or is_question(text):
+    """The one button a short typed answer names, or None. With a single button offered
+    ("Open a not-received dispute"), a plain yes ("ok do that") is that button."""
+    if not buttons or text.lstrip().startswith("/") or is_question(text):
         return None
+    if len(buttons) == 1:
+        return buttons[0] if is_plain_yes(text) else None
     typed = _content(text)
     if not typed:
         return None

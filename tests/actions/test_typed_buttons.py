@@ -106,3 +106,19 @@ def test_a_click_keeps_what_was_typed_and_what_else_it_said() -> None:
     assert merged["text"] == "the earbuds, they crackle"
     assert merged["intent"] == {"name": "inform"}
     assert [e["entity"] for e in merged["entities"]] == ["order_id", "dispute_reason"]
+
+
+ONE = [Button("Open a not-received dispute", '/open_dispute{"dispute_reason":"not_received"}')]
+
+
+@pytest.mark.parametrize("typed", ["ok do that", "yes", "yes please", "sure, go ahead", "yeah ok"])
+def test_a_plain_yes_to_the_one_thing_offered_is_its_click(typed: str) -> None:
+    assert matching_button(typed, ONE) == ONE[0]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["no", "not yet", "ok thanks", "ok but what about the lamp", "do i have to?", "hmm", "ok"],
+)
+def test_anything_but_a_plain_yes_to_one_button_is_left_to_the_nlu(typed: str) -> None:
+    assert matching_button(typed, ONE) is None
