@@ -95,30 +95,16 @@ def as_follow_up(parsed: dict[str, Any], intent: str) -> dict[str, Any]:
 
 def install() -> None:
     """Read short follow-ups as the previous request, in Rasa's message processor."""
-    from rasa.core.channels.channel import UserMessage
-    from rasa.core.processor import MessageProcessor
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    from extensions.rasa_patches import replace, require_rasa_version
+    from extensions.rasa_patches import require_rasa_version, reread_parses
 
     require_rasa_version("extensions/follow_ups.py")
-    parse = MessageProcessor.parse_message
-    if getattr(parse, "reads_follow_ups", False):
-        return
 
-    async def parse_message(
-        self: MessageProcessor,
-        message: UserMessage,
-        tracker: DialogueStateTracker | None = None,
-        only_output_properties: bool = True,
+    async def read_follow_up(
+        message: Any, tracker: Any, parsed: dict[str, Any], reparse: Any
     ) -> dict[str, Any]:
-        parsed: dict[str, Any] = await parse(self, message, tracker, only_output_properties)
-        if tracker is None or tracker.active_loop_name or not isinstance(message.text, str):
+        if tracker.active_loop_name or follow_up_item(message.text or "") is None:
             return parsed
         intent = TOPIC_INTENTS.get(topic_just_answered(tracker.events) or "")
-        if intent is None or follow_up_item(message.text) is None:
-            return parsed
-        return as_follow_up(parsed, intent)
+        return parsed if intent is None else as_follow_up(parsed, intent)
 
-    parse_message.reads_follow_ups = True  # type: ignore[attr-defined]
-    replace(MessageProcessor, "parse_message", parse_message)
+    reread_parses("reads_follow_ups", read_follow_up)

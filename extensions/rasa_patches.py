@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import types
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,6 +131,43 @@ def original(internal: str) -> Any:
     for part in path.split("."):
         found = getattr(found, part)
     return found
+
+
+# A rereading of a typed message's parse: (message, tracker, parse, reparse) -> the parse
+# to use. `reparse` parses another message in the same conversation (a button's payload).
+Parse = dict[str, Any]
+Reread = Callable[[Any, Any, Parse, Callable[[Any], Awaitable[Parse]]], Awaitable[Parse]]
+
+
+def reread_parses(marker: str, reread: Reread) -> None:
+    """Wrap `MessageProcessor.parse_message` as patched so far: every typed message of a
+    conversation gets its parse read again by `reread`. Once per `marker`."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    parse = MessageProcessor.parse_message
+    if getattr(parse, marker, False):
+        return
+
+    async def parse_message(
+        self: MessageProcessor,
+        message: UserMessage,
+        tracker: DialogueStateTracker | None = None,
+        only_output_properties: bool = True,
+    ) -> dict[str, Any]:
+        parsed: dict[str, Any] = await parse(self, message, tracker, only_output_properties)
+        if tracker is None or not isinstance(message.text, str):
+            return parsed
+
+        async def reparse(other: UserMessage) -> dict[str, Any]:
+            again: dict[str, Any] = await parse(self, other, tracker, only_output_properties)
+            return again
+
+        return await reread(message, tracker, parsed, reparse)
+
+    setattr(parse_message, marker, True)
+    replace(MessageProcessor, "parse_message", parse_message)
 
 
 def install() -> None:

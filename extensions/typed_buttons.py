@@ -146,33 +146,20 @@ def as_click(typed: dict[str, Any], clicked: dict[str, Any]) -> dict[str, Any]:
 def install() -> None:
     """Read typed button titles as clicks, in Rasa's message processor."""
     from rasa.core.channels.channel import UserMessage
-    from rasa.core.processor import MessageProcessor
-    from rasa.shared.core.trackers import DialogueStateTracker
 
-    from extensions.rasa_patches import replace, require_rasa_version
+    from extensions.rasa_patches import require_rasa_version, reread_parses
 
     require_rasa_version("extensions/typed_buttons.py")
-    parse = MessageProcessor.parse_message
-    if getattr(parse, "reads_typed_buttons", False):
-        return
 
-    async def parse_message(
-        self: MessageProcessor,
-        message: UserMessage,
-        tracker: DialogueStateTracker | None = None,
-        only_output_properties: bool = True,
+    async def read_click(
+        message: UserMessage, tracker: Any, parsed: dict[str, Any], reparse: Any
     ) -> dict[str, Any]:
-        parsed: dict[str, Any] = await parse(self, message, tracker, only_output_properties)
-        if tracker is None or not isinstance(message.text, str):
-            return parsed
-        button = matching_button(message.text, offered_buttons(tracker.events))
+        button = matching_button(message.text or "", offered_buttons(tracker.events))
         if button is None:
             return parsed
         click = UserMessage(
             button.payload, sender_id=message.sender_id, input_channel=message.input_channel
         )
-        clicked: dict[str, Any] = await parse(self, click, tracker, only_output_properties)
-        return as_click(parsed, clicked)
+        return as_click(parsed, await reparse(click))
 
-    parse_message.reads_typed_buttons = True  # type: ignore[attr-defined]
-    replace(MessageProcessor, "parse_message", parse_message)
+    reread_parses("reads_typed_buttons", read_click)
