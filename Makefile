@@ -122,7 +122,7 @@ test-cluster: setup model ## the cluster: ordering, socket.io across servers, fa
 
 test: lint typecheck validate test-actions test-contract test-backend test-console test-stories test-e2e test-security test-cluster ## everything CI runs
 
-# Not part of `make test`: a run takes about half an hour on two cores (docs/testing.md).
+# Not part of `make test`: about 5 minutes on two idle cores (docs/testing.md).
 MUTATION := var/mutation
 mutation: setup ## mutation score of actions/ and of the backend's rules and services (>= 80% killed each)
 	mkdir -p $(MUTATION)/backend/tests
