@@ -56,7 +56,7 @@ from rasa.core.tracker_store import (
     create_engine_kwargs,
 )
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import SessionStarted, UserUttered
+from rasa.shared.core.events import SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -70,22 +70,36 @@ PROOF_KEYS = ("chat_token",)
 VERIFIED_PROOF_KEYS = ("identity",)
 
 
-def drop_proofs(tracker: DialogueStateTracker) -> None:
-    """Remove the proofs of identity from the latest user message: the turn that needed
-    them is over when it is saved (earlier messages lost theirs at earlier saves)."""
-    for event in reversed(tracker.events):
-        if not isinstance(event, UserUttered):
-            continue
-        metadata = event.metadata
-        if not metadata:
-            return
-        for key in PROOF_KEYS:
-            metadata.pop(key, None)
-        verified = metadata.get("verified")
-        if isinstance(verified, dict):
-            for key in VERIFIED_PROOF_KEYS:
-                verified.pop(key, None)
+# Rasa's slot holding the metadata of the message that started the session.
+SESSION_METADATA_SLOT = "session_started_metadata"
+
+
+def _without_proofs(metadata: Any) -> None:
+    """Drop the proofs from metadata, at any depth: a client may nest what it sends
+    (socket.io's `customData`), and a proof it replays is no less a proof."""
+    if not isinstance(metadata, dict):
         return
+    for key in PROOF_KEYS:
+        metadata.pop(key, None)
+    verified = metadata.get("verified")
+    if isinstance(verified, dict):
+        for key in VERIFIED_PROOF_KEYS:
+            verified.pop(key, None)
+    for value in metadata.values():
+        _without_proofs(value)
+
+
+def drop_proofs(tracker: DialogueStateTracker) -> None:
+    """Remove the proofs of identity from everything the turn is about to store: the
+    metadata of each user message, the copy of it in the message's parse data, and the
+    `session_started_metadata` slot Rasa fills from a session's first message. The turn
+    that needed them is over when it is saved."""
+    for event in tracker.events:
+        if isinstance(event, UserUttered):
+            _without_proofs(event.metadata)
+            _without_proofs(event.parse_data.get("metadata"))
+        elif isinstance(event, SlotSet) and event.key == SESSION_METADATA_SLOT:
+            _without_proofs(event.value)
 
 
 class StoredEvent(NamedTuple):

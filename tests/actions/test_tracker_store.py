@@ -164,23 +164,40 @@ async def test_proofs_of_identity_are_never_written(db: dict[str, Any]) -> None:
     """The chat token and a channel's signed identity serve the turn, then are dropped."""
     store = CachedSQLTrackerStore(DOMAIN, **db)
     started = session_start()  # before the messages: events are read from the session's start
+    proof = {"chat_token": "eyJ.secret.token", "lang": "en"}
+    greet = {"name": "greet", "confidence": 1.0}
     web = UserUttered(
         "hi",
-        {"intent": {"name": "greet", "confidence": 1.0}},
-        metadata={"chat_token": "eyJ.secret.token", "lang": "en"},
+        greet,
+        # Rasa's parse data carries its own copy of the message's metadata.
+        parse_data={"intent": greet, "metadata": dict(proof)},  # type: ignore[typeddict-item]
+        metadata=dict(proof),
     )
+    # Rasa keeps the first message's metadata of a session in a slot.
+    session_metadata = SlotSet("session_started_metadata", dict(proof))
     telegram = UserUttered(
         "hi",
         {"intent": {"name": "greet", "confidence": 1.0}},
         metadata={"verified": {"channel": "telegram", "identity": "eyJ.id.x", "update_id": 7}},
     )
-    await say(store, "web", [*started, web])
+    # A client that nests a replayed proof in what it sends (socket.io's customData).
+    nested = UserUttered(
+        "hi",
+        greet,
+        metadata={"customData": {"verified": {"identity": "eyJ.stolen"}, "chat_token": "eyJ.t"}},
+    )
+    await say(store, "web", [*started, session_metadata, web])
     await say(store, "telegram:1", [*started, telegram])
+    await say(store, "nested", [*started, nested])
     rasa_store = SQLTrackerStore(DOMAIN, **db)
     stored_web = dumped(await rasa_store.retrieve("web"))[-1]
     assert stored_web["metadata"] == {"lang": "en"}
+    assert stored_web["parse_data"]["metadata"] == {"lang": "en"}
+    stored_slot = dumped(await rasa_store.retrieve("web"))[-2]
+    assert stored_slot["name"] == "session_started_metadata"
+    assert stored_slot["value"] == {"lang": "en"}
     stored_tg = dumped(await rasa_store.retrieve("telegram:1"))[-1]
     assert stored_tg["metadata"] == {"verified": {"channel": "telegram", "update_id": 7}}
     with rasa_store.session_scope() as session:
         rows = session.execute(sa.text("SELECT data FROM events")).scalars().all()
-    assert not any("eyJ" in row for row in rows)
+    assert [row for row in rows if "eyJ" in row] == []

@@ -1,7 +1,7 @@
 """Finding 10: after the whole suite (this file runs last), no log of the stack holds a
 chat token, a signed channel identity, a service token or any other secret value of the
-stack's environment, a link code or a password; and the Rasa log holds no dump of a
-frame's local variables.
+stack's environment, a link code or a password; no stored conversation holds a token or a
+signed identity; and the Rasa log holds no dump of a frame's local variables.
 
 The suite put all of these through the stack: tokens in messages and headers, codes typed
 in chats, passwords at the console, so a log that kept them would show them here. The first
@@ -13,6 +13,8 @@ its proofs) at hand.
 from __future__ import annotations
 
 import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import requests
@@ -101,3 +103,17 @@ def test_the_rasa_log_holds_no_frame_locals(stack: RunningStack) -> None:
 def test_the_stack_logs_where_this_test_looks(stack: RunningStack) -> None:
     names = {p.name for p in Path(var_dir(stack), "log").glob("*.log")}
     assert {"rasa.log", "actions.log", "backend.log", "web.log", "console.log"} <= names
+
+
+def test_no_stored_conversation_holds_a_token_or_a_signed_identity(stack: RunningStack) -> None:
+    """The proofs serve the turn that carried them and are never written with the
+    conversation: not in a message's metadata, not in its parse data, not in the
+    `session_started_metadata` slot Rasa fills from a session's first message."""
+    proofs = {value for value in NEVER_LOGGED if not value.isdigit()}  # codes are typed text
+    assert proofs, "no proofs to look for"
+    path = Path(stack.env["RASA_TRACKER_DB"])
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as db:
+        rows = [str(data) for (data,) in db.execute("SELECT data FROM events")]
+    assert len(rows) > 100, "the suite's conversations are not where this test looks"
+    leaks = [row[:200] for row in rows if JWT.search(row) or any(p in row for p in proofs)]
+    assert not leaks, f"{len(leaks)} stored events hold a proof, e.g. {leaks[:3]}"
