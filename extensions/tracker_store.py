@@ -61,6 +61,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
 from extensions.rasa_patches import replace, require_rasa_version
+from extensions.redaction import redact
 
 SESSION = SessionStarted.type_name
 
@@ -85,17 +86,24 @@ def _without_proofs(metadata: Any) -> None:
     if isinstance(verified, dict):
         for key in VERIFIED_PROOF_KEYS:
             verified.pop(key, None)
-    for value in metadata.values():
-        _without_proofs(value)
+    for key, value in metadata.items():
+        if isinstance(value, str):
+            metadata[key] = redact(value)  # a signed token under any other name
+        else:
+            _without_proofs(value)
 
 
-def drop_proofs(tracker: DialogueStateTracker) -> None:
+def drop_proofs(tracker: DialogueStateTracker, since: int = 0) -> None:
     """Remove the proofs of identity from everything the turn is about to store: the
     metadata of each user message, the copy of it in the message's parse data, and the
     `session_started_metadata` slot Rasa fills from a session's first message. The turn
-    that needed them is over when it is saved."""
-    for event in tracker.events:
+    that needed them is over when it is saved. Events before `since` are stored (and were
+    cleaned when they were): a long conversation's turn costs no more for it."""
+    for event in itertools.islice(tracker.events, since, None):
         if isinstance(event, UserUttered):
+            if event.text and "eyJ" in event.text:  # a token pasted into the message
+                event.text = redact(event.text)
+                event.parse_data["text"] = event.text
             _without_proofs(event.metadata)
             _without_proofs(event.parse_data.get("metadata"))
         elif isinstance(event, SlotSet) and event.key == SESSION_METADATA_SLOT:
@@ -247,8 +255,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         )
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        drop_proofs(tracker)
         remembered = self._recent.get(tracker.sender_id)
+        drop_proofs(tracker, since=len(remembered.events) if remembered else 0)
         if remembered is None:
             # Not read through this store (or forgotten since): Rasa's way, which
             # counts the stored events; the next retrieve fills the cache.

@@ -186,9 +186,13 @@ async def test_proofs_of_identity_are_never_written(db: dict[str, Any]) -> None:
         greet,
         metadata={"customData": {"verified": {"identity": "eyJ.stolen"}, "chat_token": "eyJ.t"}},
     )
+    # A signed token under another name, and one pasted into the text.
+    jwt = "eyJhbGciOi.eyJzdWIiOiJj.c2lnbmF0dXJl"
+    elsewhere = UserUttered(f"my token is {jwt}", greet, metadata={"token": jwt})
     await say(store, "web", [*started, session_metadata, web])
     await say(store, "telegram:1", [*started, telegram])
     await say(store, "nested", [*started, nested])
+    await say(store, "elsewhere", [*started, elsewhere])
     rasa_store = SQLTrackerStore(DOMAIN, **db)
     stored_web = dumped(await rasa_store.retrieve("web"))[-1]
     assert stored_web["metadata"] == {"lang": "en"}
