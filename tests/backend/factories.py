@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from dispute_backend.auth import CHANNEL_IDENTITY_AUDIENCE, issue_chat_token
@@ -22,6 +24,7 @@ from dispute_backend.models import (
     Dispute,
     Event,
     Evidence,
+    HandoffTicket,
     IdempotencyRecord,
     Message,
     Operator,
@@ -30,7 +33,7 @@ from dispute_backend.models import (
     Seller,
 )
 from dispute_backend.rules import RuleSettings
-from dispute_backend.services import disputes
+from dispute_backend.services import disputes, handoff
 from dispute_backend.settings import Settings
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -132,6 +135,27 @@ def dispute(
     )
 
 
+def request_handoff(
+    session: Session,
+    conversation: str,
+    *,
+    channel: str = "rest",
+    reason: str = "user_request",
+    buyer_id: str | None = None,
+    now: datetime = NOW,
+) -> tuple[HandoffTicket, bool]:
+    """A conversation asks for a person, through the service: its open ticket, and whether
+    the ticket is new (a conversation has one open ticket at a time)."""
+    return handoff.request_handoff(
+        session,
+        conversation_id=conversation,
+        channel=channel,
+        reason=reason,
+        buyer_id=buyer_id,
+        now=now,
+    )
+
+
 CONVERSATION = "0123456789abcdef0123456789abcdef"
 
 
@@ -223,3 +247,13 @@ def purge(session: Session, *, buyer_id: str, seller_id: str) -> None:
     session.execute(delete(Buyer).where(Buyer.id == buyer_id))
     session.execute(delete(Seller).where(Seller.id == seller_id))
     session.commit()
+
+
+@contextlib.contextmanager
+def purged_after(engine: Engine, *, buyer_id: str, seller_id: str) -> Iterator[None]:
+    """For tests of committed data: once the block ends, `purge` the buyer and the seller."""
+    try:
+        yield
+    finally:
+        with Session(engine) as session:
+            purge(session, buyer_id=buyer_id, seller_id=seller_id)

@@ -151,13 +151,28 @@ def test_retry_with_same_key_replays_and_creates_one_dispute(
     assert (reused.status_code, reused.json()["type"]) == (422, P + "idempotency-key-reused")
 
 
-def test_mutations_require_an_idempotency_key(
-    client: TestClient, session: Session, alice: dict[str, str]
+@pytest.mark.parametrize(
+    ("extra", "with_key", "status", "problem"),
+    [
+        ({}, False, 400, "idempotency-key-missing"),  # mutations require an idempotency key
+        ({"description": "x" * 70_000}, True, 413, "payload-too-large"),  # refused unread
+    ],
+    ids=["no idempotency key", "oversized json body"],
+)
+def test_a_refused_open_writes_no_dispute(
+    client: TestClient,
+    session: Session,
+    alice: dict[str, str],
+    extra: dict[str, object],
+    with_key: bool,
+    status: int,
+    problem: str,
 ) -> None:
     order = f.order(session)
     session.commit()
-    r = client.post("/api/v1/disputes", json=open_body(order.id), headers=alice)
-    assert (r.status_code, r.json()["type"]) == (400, P + "idempotency-key-missing")
+    headers = (alice | f.key("o")) if with_key else alice
+    r = client.post("/api/v1/disputes", json=open_body(order.id, **extra), headers=headers)
+    assert (r.status_code, r.json()["type"]) == (status, P + problem)
     assert count(session, Dispute) == 0
 
 
@@ -249,9 +264,7 @@ def test_malformed_json_and_unknown_fields(
 def test_cancel_keeps_payment_held_and_allows_a_new_dispute(
     client: TestClient, session: Session, alice: dict[str, str]
 ) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     r = post(client, f"/api/v1/disputes/{d['id']}/cancel", alice, 1)
     assert r.status_code == 200, r.text
     c = r.json()
@@ -259,7 +272,7 @@ def test_cancel_keeps_payment_held_and_allows_a_new_dispute(
     assert c["outcome"] == "cancelled" and c["resolution"]["how"] == "cancellation"
     assert c["next_actions"] == ["open_new_dispute", "send_message"]
     session.expire_all()
-    assert session.get(Order, order.id).payment_status is PaymentStatus.held  # type: ignore[union-attr]
+    assert session.get(Order, d["order_id"]).payment_status is PaymentStatus.held  # type: ignore[union-attr]
     # ended: no more changes
     for path, body in (
         ("cancel", None),
@@ -267,7 +280,7 @@ def test_cancel_keeps_payment_held_and_allows_a_new_dispute(
     ):
         r = post(client, f"/api/v1/disputes/{d['id']}/{path}", alice, 2, body)
         assert (r.status_code, r.json()["type"]) == (409, P + "transition-not-allowed")
-    again = open_ok(client, alice, order.id)
+    again = open_ok(client, alice, d["order_id"])
     assert again["id"] != d["id"]
 
 
@@ -288,9 +301,7 @@ def test_not_received_in_customs_goes_to_the_carrier(
 def test_seller_counter_then_buyer_accepts(
     client: TestClient, session: Session, alice: dict[str, str]
 ) -> None:
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     seller = f.seller_headers()
     r = post(
         client,
@@ -316,10 +327,10 @@ def test_seller_counter_then_buyer_accepts(
     }
     assert ended["next_actions"] == ["contact_customer_service", "send_message"]
     session.expire_all()
-    o = session.get(Order, order.id)
+    o = session.get(Order, d["order_id"])
     assert o is not None and o.payment_status is PaymentStatus.refunded
     assert o.refunded_amount == Decimal("15.00")
-    elig = client.get(f"/api/v1/orders/{order.id}/eligibility", headers=alice).json()
+    elig = client.get(f"/api/v1/orders/{d['order_id']}/eligibility", headers=alice).json()
     assert elig["reason_code"] == "order_already_resolved"
 
 
@@ -379,9 +390,7 @@ def test_operator_can_decide_for_the_seller(
     from dispute_backend.rules import RuleSettings
     from dispute_backend.services import transitions
 
-    order = f.order(session)
-    session.commit()
-    d = open_ok(client, alice, order.id)
+    d = opened(client, session, alice)
     transitions.apply_due(session, now=f.NOW + 6 * DAY, rs=RuleSettings())
     session.commit()
     r = post(
@@ -393,7 +402,7 @@ def test_operator_can_decide_for_the_seller(
     )
     assert r.status_code == 200 and r.json()["outcome"] == "no_refund"
     session.expire_all()
-    assert session.get(Order, order.id).payment_status is PaymentStatus.released  # type: ignore[union-attr]
+    assert session.get(Order, d["order_id"]).payment_status is PaymentStatus.released  # type: ignore[union-attr]
 
 
 def test_messages(client: TestClient, session: Session, alice: dict[str, str]) -> None:
@@ -414,17 +423,6 @@ def test_messages(client: TestClient, session: Session, alice: dict[str, str]) -
         f"/api/v1/disputes/{d['id']}/messages", json={"body": ""}, headers=alice | f.key("m")
     )
     assert r.status_code == 422
-
-
-def test_oversized_json_body_is_refused_unread(
-    client: TestClient, session: Session, alice: dict[str, str]
-) -> None:
-    order = f.order(session)
-    session.commit()
-    body = open_body(order.id, description="x" * 70_000)
-    r = client.post("/api/v1/disputes", json=body, headers=alice | f.key("o"))
-    assert (r.status_code, r.json()["type"]) == (413, P + "payload-too-large")
-    assert count(session, Dispute) == 0
 
 
 def test_retried_modify_and_cancel_replay_their_first_answer(

@@ -28,14 +28,10 @@ def committed(engine: Engine) -> Iterator[str]:
     with Session(engine) as s:
         f.seller(s, SHOP, key="race-key")
         f.buyer(s, BUYER)
-        order = f.order(s, buyer_id=BUYER, seller_id=SHOP)
+        order_id = f.order(s, buyer_id=BUYER, seller_id=SHOP).id
         s.commit()
-        order_id = order.id
-    try:
+    with f.purged_after(engine, buyer_id=BUYER, seller_id=SHOP):
         yield order_id
-    finally:
-        with Session(engine) as s:
-            f.purge(s, buyer_id=BUYER, seller_id=SHOP)
 
 
 def headers_of(settings: Settings, engine: Engine) -> dict[str, str]:

@@ -7,7 +7,7 @@ dispute when the buyer accepts a counter-offer (R4, R6).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -61,6 +61,13 @@ def counter(session: Session, dispute: Dispute, amount: str = "15.00") -> Disput
         with_return=True,
         note="Half, if you send it back.",
         now=f.NOW + timedelta(hours=1),
+    )
+
+
+def accept(session: Session, dispute: Dispute, version: int, now: datetime = f.NOW) -> Dispute:
+    """Alice takes the seller's offer on `dispute`, holding `version` of it."""
+    return disputes.buyer_accept_seller_proposal(
+        session, dispute=dispute, buyer_id="alice", expected_version=version, now=now
     )
 
 
@@ -173,9 +180,7 @@ def test_the_buyer_taking_the_sellers_offer_ends_the_dispute_with_that_refund(
     order = f.order(session)
     dispute = counter(session, open_(session, alice, order))
     now = f.NOW + timedelta(hours=2)
-    disputes.buyer_accept_seller_proposal(
-        session, dispute=dispute, buyer_id="alice", expected_version=dispute.version, now=now
-    )
+    accept(session, dispute, dispute.version, now)
     assert dispute.state is DisputeState.ended
     assert (dispute.resolution, dispute.outcome) == (Resolution.agreement, Outcome.partial_refund)
     assert (dispute.resolved_refund_amount, dispute.resolved_with_return) == (
@@ -206,9 +211,7 @@ def test_taking_an_offer_of_the_whole_amount_is_a_full_refund(
     session: Session, alice: Buyer
 ) -> None:
     dispute = counter(session, open_(session, alice, f.order(session)), amount="40.00")
-    disputes.buyer_accept_seller_proposal(
-        session, dispute=dispute, buyer_id="alice", expected_version=dispute.version, now=f.NOW
-    )
+    accept(session, dispute, dispute.version)
     assert dispute.outcome is Outcome.full_refund
 
 
@@ -217,26 +220,14 @@ def test_there_is_no_offer_to_take_before_the_seller_makes_one(
 ) -> None:
     dispute = open_(session, alice, f.order(session))
     with pytest.raises(errors.NoPendingProposal):
-        disputes.buyer_accept_seller_proposal(
-            session,
-            dispute=dispute,
-            buyer_id="alice",
-            expected_version=dispute.version,
-            now=f.NOW,
-        )
+        accept(session, dispute, dispute.version)
     assert dispute.state is DisputeState.negotiation
 
 
 def test_an_offer_read_before_a_change_cannot_be_taken(session: Session, alice: Buyer) -> None:
     dispute = counter(session, open_(session, alice, f.order(session)))
     with pytest.raises(errors.VersionConflict):
-        disputes.buyer_accept_seller_proposal(
-            session,
-            dispute=dispute,
-            buyer_id="alice",
-            expected_version=dispute.version - 1,
-            now=f.NOW,
-        )
+        accept(session, dispute, dispute.version - 1)
     assert dispute.state is DisputeState.negotiation
 
 
@@ -246,13 +237,7 @@ def test_an_ended_dispute_has_no_offer_left_to_take(session: Session, alice: Buy
         session, dispute=dispute, buyer_id="alice", expected_version=dispute.version, now=f.NOW
     )
     with pytest.raises(errors.TransitionNotAllowed):
-        disputes.buyer_accept_seller_proposal(
-            session,
-            dispute=dispute,
-            buyer_id="alice",
-            expected_version=dispute.version,
-            now=f.NOW,
-        )
+        accept(session, dispute, dispute.version)
 
 
 def log(session: Session, dispute: Dispute) -> list[tuple[object, ...]]:

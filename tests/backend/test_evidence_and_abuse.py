@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -18,9 +19,11 @@ P = "https://disputes.example/problems/"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 PDF = b"%PDF-1.4\n" + b"x" * 100
 
+Opened = tuple[str, dict[str, str]]  # a dispute's public id, and its buyer's headers
+
 
 @pytest.fixture
-def dispute(client: TestClient, session: Session, settings: Settings) -> tuple[str, dict[str, str]]:
+def dispute(client: TestClient, session: Session, settings: Settings) -> Opened:
     f.seller(session)
     f.buyer(session, "alice")
     order = f.order(session)
@@ -52,9 +55,7 @@ def stored_files(settings: Settings) -> list[Path]:
     return [p for p in settings.evidence_dir.rglob("*") if p.is_file()]
 
 
-def test_upload_png_and_pdf(
-    client: TestClient, settings: Settings, dispute: tuple[str, dict[str, str]]
-) -> None:
+def test_upload_png_and_pdf(client: TestClient, settings: Settings, dispute: Opened) -> None:
     did, headers = dispute
     r = upload(client, did, headers, "box.png", PNG, key="ev-1")
     assert r.status_code == 201, r.text
@@ -81,7 +82,7 @@ def test_bad_uploads_store_nothing(
     client: TestClient,
     session: Session,
     settings: Settings,
-    dispute: tuple[str, dict[str, str]],
+    dispute: Opened,
     name: str,
     data: bytes,
     status: int,
@@ -95,7 +96,7 @@ def test_bad_uploads_store_nothing(
 
 
 def test_no_evidence_after_the_dispute_ended(
-    client: TestClient, settings: Settings, dispute: tuple[str, dict[str, str]]
+    client: TestClient, settings: Settings, dispute: Opened
 ) -> None:
     did, headers = dispute
     client.post(
@@ -106,9 +107,7 @@ def test_no_evidence_after_the_dispute_ended(
     assert stored_files(settings) == []
 
 
-def test_seller_can_upload_evidence(
-    client: TestClient, dispute: tuple[str, dict[str, str]]
-) -> None:
+def test_seller_can_upload_evidence(client: TestClient, dispute: Opened) -> None:
     did, _ = dispute
     r = upload(client, did, f.seller_headers(), "receipt.pdf", PDF, prefix="/api/v1/seller")
     assert r.status_code == 201 and r.json()["party"] == "seller"
@@ -119,15 +118,19 @@ def _png(i: int) -> bytes:
     return PNG + i.to_bytes(4, "big")
 
 
+def refused(r: Response, status: int, slug: str) -> None:
+    """`r` is a problem+json answer with that status and problem type."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == P + slug
+
+
 def _evidence_rows(session: Session) -> int:
     return int(session.scalar(select(func.count(Evidence.id))) or 0)
 
 
 def test_the_21st_file_is_refused_and_stores_nothing(
-    client: TestClient,
-    session: Session,
-    settings: Settings,
-    dispute: tuple[str, dict[str, str]],
+    client: TestClient, session: Session, settings: Settings, dispute: Opened
 ) -> None:
     did, headers = dispute
     assert settings.max_evidence_files == 20
@@ -138,19 +141,13 @@ def test_the_21st_file_is_refused_and_stores_nothing(
     assert len(before) == 20 and _evidence_rows(session) == 20
 
     for name, data in (("photo-21.png", _png(21)), ("again.png", _png(0))):
-        r = upload(client, did, headers, name, data)
-        assert r.status_code == 409, r.text
-        assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["type"] == P + "evidence-limit-reached"
+        refused(upload(client, did, headers, name, data), 409, "evidence-limit-reached")
         assert _evidence_rows(session) == 20
         assert sorted(stored_files(settings)) == before  # no new file, none left staged
 
 
 def test_a_file_over_the_size_cap_stores_nothing_beside_the_others(
-    client: TestClient,
-    session: Session,
-    settings: Settings,
-    dispute: tuple[str, dict[str, str]],
+    client: TestClient, session: Session, settings: Settings, dispute: Opened
 ) -> None:
     did, headers = dispute
     assert upload(client, did, headers, "ok.png", _png(1)).status_code == 201
@@ -158,9 +155,7 @@ def test_a_file_over_the_size_cap_stores_nothing_beside_the_others(
     cap = settings.max_evidence_bytes
     for size in (cap + 1, cap + 60 * 1024):  # under the body cap: refused by the file check
         r = upload(client, did, headers, "big.png", PNG + b"\x00" * (size - len(PNG)))
-        assert r.status_code == 413, r.text
-        assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["type"] == P + "evidence-too-large"
+        refused(r, 413, "evidence-too-large")
     at_cap = upload(client, did, headers, "cap.png", PNG + b"\x01" * (cap - len(PNG)))
     assert at_cap.status_code == 201, at_cap.text  # exactly the cap is allowed
     assert _evidence_rows(session) == 2

@@ -60,14 +60,7 @@ def test_positions_follow_creation_order_and_skip_assigned(
     op = f.operator(session, "op-pos")
     tickets = []
     for i in range(3):
-        t, created = handoff.request_handoff(
-            session,
-            conversation_id=f"pos-{i}",
-            channel="rest",
-            reason="user_request",
-            buyer_id=None,
-            now=clock.now() + timedelta(seconds=i),
-        )
+        t, created = f.request_handoff(session, f"pos-{i}", now=clock.now() + timedelta(seconds=i))
         assert created
         tickets.append(t)
     assert [handoff.position(session, ticket=t) for t in tickets] == [1, 2, 3]
@@ -80,21 +73,11 @@ def test_positions_follow_creation_order_and_skip_assigned(
 
 
 def test_one_open_ticket_per_conversation(session: Session, clock: FrozenClock) -> None:
-    first, created = handoff.request_handoff(
-        session,
-        conversation_id="same",
-        channel="socketio",
-        reason="refund_problem",
-        buyer_id=None,
-        now=clock.now(),
+    first, created = f.request_handoff(
+        session, "same", channel="socketio", reason="refund_problem", now=clock.now()
     )
-    again, created_again = handoff.request_handoff(
-        session,
-        conversation_id="same",
-        channel="socketio",
-        reason="user_request",
-        buyer_id=None,
-        now=clock.now(),
+    again, created_again = f.request_handoff(
+        session, "same", channel="socketio", reason="user_request", now=clock.now()
     )
     assert created and not created_again and again.id == first.id
     assert again.reason == "refund_problem"
@@ -102,14 +85,7 @@ def test_one_open_ticket_per_conversation(session: Session, clock: FrozenClock) 
 
 def test_transitions_and_who_may_make_them(session: Session, clock: FrozenClock) -> None:
     marta, jordi = f.operator(session, "op-m"), f.operator(session, "op-j")
-    t, _ = handoff.request_handoff(
-        session,
-        conversation_id="flow",
-        channel="rest",
-        reason="user_request",
-        buyer_id=None,
-        now=clock.now(),
-    )
+    t, _ = f.request_handoff(session, "flow", now=clock.now())
     with pytest.raises(errors.TransitionNotAllowed):
         handoff.release(session, ticket_id=t.id, operator=marta, now=clock.now())
     handoff.claim(session, ticket_id=t.id, operator=marta, now=clock.now())
@@ -138,14 +114,7 @@ def test_transitions_and_who_may_make_them(session: Session, clock: FrozenClock)
     assert ("operator", "Hello") in parties
     assert parties[-1][0] == "system" and "closed" in parties[-1][1]
     # A closed conversation may ask again: a new ticket.
-    new, created = handoff.request_handoff(
-        session,
-        conversation_id="flow",
-        channel="rest",
-        reason="user_request",
-        buyer_id=None,
-        now=clock.now(),
-    )
+    new, created = f.request_handoff(session, "flow", now=clock.now())
     assert created and new.id != t.id
 
 

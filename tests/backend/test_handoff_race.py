@@ -31,14 +31,7 @@ def waiting_ticket(engine: Engine) -> Iterator[int]:
     with Session(engine) as s:
         for oid in OPERATORS:
             f.operator(s, oid)
-        ticket, _ = handoff.request_handoff(
-            s,
-            conversation_id=CONVERSATION,
-            channel="rest",
-            reason="user_request",
-            buyer_id=None,
-            now=f.NOW,
-        )
+        ticket, _ = f.request_handoff(s, CONVERSATION)
         s.commit()
         ticket_id = ticket.id
     try:

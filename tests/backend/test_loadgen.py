@@ -62,6 +62,20 @@ async def _serve(handler: Handler) -> tuple[asyncio.Server, int, list[int]]:
     return server, port, connections
 
 
+def _drive(
+    handler: Handler, calls: list[loadgen.Call], clients: int
+) -> tuple[loadgen.Run, list[int]]:
+    """`loadgen.drive` with `clients` through `calls` at a tiny server that answers with
+    `handler`: the run, and the connections the server accepted."""
+
+    async def main() -> tuple[loadgen.Run, list[int]]:
+        server, port, connections = await _serve(handler)
+        async with server:
+            return await loadgen.drive("127.0.0.1", port, calls, clients=clients), connections
+
+    return asyncio.run(main())
+
+
 def _answer(status: int, body: bytes = b"ok", extra: bytes = b"") -> bytes:
     return (b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n%s\r\n" % (status, len(body), extra)) + body
 
@@ -71,13 +85,7 @@ def test_counts_wrong_statuses_as_errors_not_latencies() -> None:
         writer.write(_answer(500 if n % 4 == 0 else 200))
         return True
 
-    async def main() -> tuple[loadgen.Run, list[int]]:
-        server, port, connections = await _serve(handler)
-        async with server:
-            calls = [loadgen.encode("GET", "/", host="x")] * 40
-            return await loadgen.drive("127.0.0.1", port, calls, clients=2), connections
-
-    run, connections = asyncio.run(main())
+    run, connections = _drive(handler, [loadgen.encode("GET", "/", host="x")] * 40, clients=2)
     assert (run.answered, run.errors) == (30, 10)
     assert run.first_error == "status 500, expected 200"
     assert len(connections) == 2  # keep-alive: one connection per client, reused
@@ -89,16 +97,11 @@ def test_expected_status_is_per_request() -> None:
         writer.write(_answer(201))
         return True
 
-    async def main() -> loadgen.Run:
-        server, port, _ = await _serve(handler)
-        async with server:
-            calls = [
-                loadgen.encode("POST", "/", host="x", body={}, expect=201),
-                loadgen.encode("GET", "/", host="x"),  # expects 200: an error
-            ]
-            return await loadgen.drive("127.0.0.1", port, calls, clients=1)
-
-    run = asyncio.run(main())
+    calls = [
+        loadgen.encode("POST", "/", host="x", body={}, expect=201),
+        loadgen.encode("GET", "/", host="x"),  # expects 200: an error
+    ]
+    run, _ = _drive(handler, calls, clients=1)
     assert (run.answered, run.errors) == (1, 1)
 
 
@@ -118,13 +121,7 @@ def test_chunked_bodies_and_closed_connections() -> None:
         writer.write(_answer(200))
         return True
 
-    async def main() -> tuple[loadgen.Run, list[int]]:
-        server, port, connections = await _serve(handler)
-        async with server:
-            calls = [loadgen.encode("GET", "/", host="x")] * 7
-            return await loadgen.drive("127.0.0.1", port, calls, clients=1), connections
-
-    run, connections = asyncio.run(main())
+    run, connections = _drive(handler, [loadgen.encode("GET", "/", host="x")] * 7, clients=1)
     assert (run.answered, run.errors) == (6, 1)
     assert run.first_error is not None and run.first_error.startswith("transport")
     assert len(connections) == 3  # reconnected after the close and after the hang-up
@@ -154,12 +151,6 @@ def test_closed_loop_never_has_more_requests_in_flight_than_clients() -> None:
         writer.write(_answer(200))
         return True
 
-    async def main() -> loadgen.Run:
-        server, port, _ = await _serve(handler)
-        async with server:
-            calls = [loadgen.encode("GET", "/", host="x")] * 30
-            return await loadgen.drive("127.0.0.1", port, calls, clients=3)
-
-    run = asyncio.run(main())
+    run, _ = _drive(handler, [loadgen.encode("GET", "/", host="x")] * 30, clients=3)
     assert (run.answered, run.errors, peak[0]) == (30, 0, 3)
     assert min(run.latencies_ms) >= 5.0  # the server's time is in every latency

@@ -70,14 +70,7 @@ def world(client: TestClient, session: Session, settings: Settings) -> World:
     f.buyer(session, "alice")
     f.operator(session)
     order = f.order(session)
-    ticket, _ = handoff.request_handoff(
-        session,
-        conversation_id="odd-ids",
-        channel="rest",
-        reason="user_request",
-        buyer_id="alice",
-        now=f.NOW,
-    )
+    ticket, _ = f.request_handoff(session, "odd-ids", buyer_id="alice")
     review = AbuseReview(
         buyer_id="alice",
         status=ReviewStatus.open,
@@ -271,14 +264,7 @@ def console(sqlite_settings: Settings) -> Iterator[tuple[TestClient, int]]:
     with Session(engine) as s:
         op = f.operator(s)
         op.password_hash = handoff.hash_password("ana-pass")
-        ticket, _ = handoff.request_handoff(
-            s,
-            conversation_id="c-1",
-            channel="rest",
-            reason="user_request",
-            buyer_id="alice",
-            now=f.NOW,
-        )
+        ticket, _ = f.request_handoff(s, "c-1", buyer_id="alice")
         s.commit()
         ticket_id = ticket.id
     engine.dispose()

@@ -44,11 +44,8 @@ def due(engine: Engine) -> Iterator[Due]:
         opened = [f.dispute(s, buyer, f.order(s, **kw)).id for _ in range(DISPUTES)]
         orders = [f.order(s, **kw).id for _ in range(RELEASES)]
         s.commit()
-    try:
+    with f.purged_after(engine, buyer_id=BUYER, seller_id=SHOP):
         yield Due(opened, orders)
-    finally:
-        with Session(engine) as s:
-            f.purge(s, buyer_id=BUYER, seller_id=SHOP)
 
 
 def _scheduler(database_url: str) -> tuple[Engine, sessionmaker[Session]]:

@@ -56,11 +56,8 @@ def committed(engine: Engine) -> Iterator[None]:
         f.seller(s, SHOP, key="edge-key")
         f.buyer(s, BUYER)
         s.commit()
-    try:
+    with f.purged_after(engine, buyer_id=BUYER, seller_id=SHOP):
         yield
-    finally:
-        with Session(engine) as s:
-            f.purge(s, buyer_id=BUYER, seller_id=SHOP)
 
 
 def _buyer_client(settings: Settings, at: datetime) -> Iterator[TestClient]:
@@ -145,7 +142,15 @@ def _dispute_in_negotiation(engine: Engine) -> tuple[int, str]:
         return d.id, d.public_id
 
 
-def _dispute_facts(engine: Engine, pk: int) -> tuple[DisputeState, int, list[str], list[str]]:
+@dataclass
+class DisputeFacts:
+    state: DisputeState
+    version: int
+    pending: list[str]  # the refund amounts of its pending proposals
+    kinds: list[str]  # the kinds of its events
+
+
+def _dispute_facts(engine: Engine, pk: int) -> DisputeFacts:
     with Session(engine) as s:
         d = s.get(Dispute, pk)
         assert d is not None
@@ -155,81 +160,88 @@ def _dispute_facts(engine: Engine, pk: int) -> tuple[DisputeState, int, list[str
             )
         ).all()
         kinds = s.scalars(select(Event.kind).where(Event.dispute_id == pk)).all()
-        return d.state, d.version, [str(p) for p in pending], list(kinds)
+        return DisputeFacts(d.state, d.version, [str(p) for p in pending], list(kinds))
 
 
-@pytest.mark.parametrize("order", ROUNDS)
-def test_mediation_races_a_modify(
-    order: str, engine: Engine, settings: Settings, negotiation_client: TestClient
-) -> None:
-    for _ in range(ROUNDS[order]):
-        _modify_round(order, engine, settings, negotiation_client)
+def _one_side_won(order: str, scheduler_won: bool, race: Round, won: int, lost: int) -> None:
+    """Exactly one side won: the buyer's request answered `won`, or `lost` if the scheduler
+    won; in an ordered round, the side that wrote first."""
+    assert scheduler_won != (race.response.status_code == won), race.response.text
+    if scheduler_won:
+        assert race.response.status_code == lost, race.response.text
+    if order != "free":
+        assert scheduler_won == (order == "scheduler first")
+
+
+def _change_round(
+    order: str,
+    engine: Engine,
+    settings: Settings,
+    client: TestClient,
+    change: str,
+    body: dict[str, object] | None = None,
+) -> tuple[int, bool, Round, DisputeFacts]:
+    """The buyer changes a fresh dispute (POST `change` with `body`, holding version 1) at the
+    last instant of its negotiation, racing the scheduler's escalation; the version moves
+    once, whoever wins. The dispute's id, whether the scheduler won, the round, and the
+    dispute after it."""
+    pk, public_id = _dispute_in_negotiation(engine)
+    headers = f.buyer_headers(settings, BUYER, now=NEGOTIATION_END - TICK)
+
+    def request() -> Response:
+        return client.post(
+            f"/api/v1/disputes/{public_id}/{change}",
+            json=body,
+            headers=headers | f.key(change) | {"If-Match": '"1"'},
+        )
+
+    race = _race(engine, NEGOTIATION_END, request, order)
+    facts = _dispute_facts(engine, pk)
+    scheduler_won = race.applied.mediations == 1
+    _one_side_won(order, scheduler_won, race, won=200, lost=412)
+    assert facts.version == 2
+    return pk, scheduler_won, race, facts
 
 
 def _modify_round(order: str, engine: Engine, settings: Settings, client: TestClient) -> None:
-    pk, public_id = _dispute_in_negotiation(engine)
-    headers = f.buyer_headers(settings, BUYER, now=NEGOTIATION_END - TICK)
-
-    def modify() -> Response:
-        return client.post(
-            f"/api/v1/disputes/{public_id}/proposal",
-            json={"refund_amount": "10.00", "with_return": False},
-            headers=headers | f.key("m") | {"If-Match": '"1"'},
-        )
-
-    race = _race(engine, NEGOTIATION_END, modify, order)
-    state, version, pending, kinds = _dispute_facts(engine, pk)
-
-    scheduler_won = race.applied.mediations == 1
-    assert scheduler_won != (race.response.status_code == 200), race.response.text
-    assert version == 2
+    body = {"refund_amount": "10.00", "with_return": False}
+    pk, scheduler_won, race, facts = _change_round(
+        order, engine, settings, client, "proposal", body
+    )
     if scheduler_won:
-        assert race.response.status_code == 412, race.response.text
         assert race.response.json()["type"].endswith("/version-conflict")
-        assert (state, pending) == (DisputeState.mediation, ["40.00"])
-        assert "proposal.modified" not in kinds
+        assert (facts.state, facts.pending) == (DisputeState.mediation, ["40.00"])
+        assert "proposal.modified" not in facts.kinds
     else:
-        assert (state, pending) == (DisputeState.negotiation, ["10.00"])
-        assert "dispute.mediation_started" not in kinds
+        assert (facts.state, facts.pending) == (DisputeState.negotiation, ["10.00"])
+        assert "dispute.mediation_started" not in facts.kinds
         # Deferred, not lost: the next run escalates the modified dispute.
         assert run_once(sessionmaker(engine), FrozenClock(NEGOTIATION_END), RS).mediations == 1
-        assert _dispute_facts(engine, pk)[:2] == (DisputeState.mediation, 3)
-    if order != "free":
-        assert scheduler_won == (order == "scheduler first")
-
-
-@pytest.mark.parametrize("order", ROUNDS)
-def test_mediation_races_a_cancel(
-    order: str, engine: Engine, settings: Settings, negotiation_client: TestClient
-) -> None:
-    for _ in range(ROUNDS[order]):
-        _cancel_round(order, engine, settings, negotiation_client)
+        after = _dispute_facts(engine, pk)
+        assert (after.state, after.version) == (DisputeState.mediation, 3)
 
 
 def _cancel_round(order: str, engine: Engine, settings: Settings, client: TestClient) -> None:
-    pk, public_id = _dispute_in_negotiation(engine)
-    headers = f.buyer_headers(settings, BUYER, now=NEGOTIATION_END - TICK)
-
-    def cancel() -> Response:
-        return client.post(
-            f"/api/v1/disputes/{public_id}/cancel",
-            headers=headers | f.key("c") | {"If-Match": '"1"'},
-        )
-
-    race = _race(engine, NEGOTIATION_END, cancel, order)
-    state, version, _, kinds = _dispute_facts(engine, pk)
-
-    scheduler_won = race.applied.mediations == 1
-    assert scheduler_won != (race.response.status_code == 200), race.response.text
-    assert version == 2
+    _, scheduler_won, _, facts = _change_round(order, engine, settings, client, "cancel")
     if scheduler_won:
-        assert race.response.status_code == 412, race.response.text
-        assert state is DisputeState.mediation and "dispute.ended" not in kinds
+        assert facts.state is DisputeState.mediation and "dispute.ended" not in facts.kinds
     else:
-        assert state is DisputeState.ended and "dispute.mediation_started" not in kinds
+        assert facts.state is DisputeState.ended
+        assert "dispute.mediation_started" not in facts.kinds
         assert run_once(sessionmaker(engine), FrozenClock(NEGOTIATION_END), RS).total == 0
-    if order != "free":
-        assert scheduler_won == (order == "scheduler first")
+
+
+@pytest.mark.parametrize("order", ROUNDS)
+@pytest.mark.parametrize("change_round", [_modify_round, _cancel_round], ids=["modify", "cancel"])
+def test_mediation_races_a_change(
+    change_round: Callable[[str, Engine, Settings, TestClient], None],
+    order: str,
+    engine: Engine,
+    settings: Settings,
+    negotiation_client: TestClient,
+) -> None:
+    for _ in range(ROUNDS[order]):
+        change_round(order, engine, settings, negotiation_client)
 
 
 @pytest.mark.parametrize("order", ROUNDS)
@@ -256,14 +268,11 @@ def _open_round(order: str, engine: Engine, settings: Settings, client: TestClie
         opened = s.scalar(select(func.count(Dispute.id)).where(Dispute.order_id == order_id))
 
     scheduler_won = race.applied.releases == 1
-    assert scheduler_won != (race.response.status_code == 201), race.response.text
+    _one_side_won(order, scheduler_won, race, won=201, lost=422)
     assert not (payment is PaymentStatus.released and opened), "released under a dispute"
     if scheduler_won:
-        assert race.response.status_code == 422, race.response.text
         assert race.response.json()["type"].endswith("/protection-expired")
         assert (payment, opened) == (PaymentStatus.released, 0)
     else:
         assert (payment, opened) == (PaymentStatus.held, 1)
         assert race.response.json()["version"] == 1
-    if order != "free":
-        assert scheduler_won == (order == "scheduler first")
