@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.cluster.conftest import Engines, RunningCluster, cluster_environment  # noqa: E402
 from tests.cluster.load import BuyerLoad  # noqa: E402
-from tests.e2e.conftest import stack_module  # noqa: E402
+from tests.e2e.conftest import process_stats, stack_module  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -34,18 +34,12 @@ TICKS = os.sysconf("SC_CLK_TCK")
 def processes() -> dict[int, tuple[int, int, str]]:
     """pid -> (process group, CPU ticks used, command name) of every process readable."""
     found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
+    for pid, stat in process_stats():
         name = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2 :].split()
         # utime, stime, and the waited-for children's cutime, cstime (a dead worker's share)
         ticks = sum(int(f) for f in fields[11:15])
-        found[int(entry.name)] = (int(fields[2]), ticks, name)
+        found[pid] = (int(fields[2]), ticks, name)
     return found
 
 

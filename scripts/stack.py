@@ -309,34 +309,24 @@ def _rasa_command(
     ]
 
 
+def _module_command(
+    python: Path, port_var: str, *module: str
+) -> Callable[[Mapping[str, str]], list[str]]:
+    """`python -m <module...> --host HOST --port <port_var>`: how most services start."""
+    return lambda e: [str(python), "-m", *module, "--host", e["HOST"], "--port", e[port_var]]
+
+
 SERVICES = (
     Service(
         "backend",
         "BACKEND_PORT",
-        lambda e: [
-            str(BACKEND_PY),
-            "-m",
-            "dispute_backend",
-            "serve",
-            "--host",
-            e["HOST"],
-            "--port",
-            e["BACKEND_PORT"],
-        ],
+        _module_command(BACKEND_PY, "BACKEND_PORT", "dispute_backend", "serve"),
         lambda e: f"{e['BACKEND_URL']}/health",
     ),
     Service(
         "actions",
         "ACTION_PORT",
-        lambda e: [
-            str(RASA_PY),
-            "-m",
-            "actions.server",
-            "--host",
-            e["HOST"],
-            "--port",
-            e["ACTION_PORT"],
-        ],
+        _module_command(RASA_PY, "ACTION_PORT", "actions.server"),
         lambda e: f"http://{e['HOST']}:{e['ACTION_PORT']}/health",
     ),
     Service(
@@ -349,32 +339,23 @@ SERVICES = (
     Service(
         "web",
         "WEB_PORT",
-        lambda e: [
-            str(BACKEND_PY),
-            "-m",
-            "storefront",
-            "--host",
-            e["HOST"],
-            "--port",
-            e["WEB_PORT"],
-        ],
+        _module_command(BACKEND_PY, "WEB_PORT", "storefront"),
         lambda e: f"http://{e['HOST']}:{e['WEB_PORT']}/health",
     ),
     Service(
         "console",
         "CONSOLE_PORT",
-        lambda e: [
-            str(BACKEND_PY),
-            "-m",
-            "console",
-            "--host",
-            e["HOST"],
-            "--port",
-            e["CONSOLE_PORT"],
-        ],
+        _module_command(BACKEND_PY, "CONSOLE_PORT", "console"),
         lambda e: f"http://{e['HOST']}:{e['CONSOLE_PORT']}/health",
     ),
 )
+
+
+def run_backend_python(env: Mapping[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """backend/.venv's Python run with `args` in the stack's environment, output captured."""
+    return subprocess.run(
+        [str(BACKEND_PY), *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
 
 
 def tail(path: Path, lines: int = 25) -> str:
@@ -409,14 +390,7 @@ class Stack:
         # production; the backend's seed command refuses it there too.
         production = self.env.get("APP_ENV") == "production"
         for step in (["migrate"],) if production else (["migrate"], ["seed"]):
-            result = subprocess.run(
-                [str(BACKEND_PY), "-m", "dispute_backend", *step],
-                cwd=ROOT,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+            result = run_backend_python(self.env, "-m", "dispute_backend", *step)
             if result.returncode != 0:
                 raise StackError(
                     f"backend `{step[0]}` failed:\n{result.stdout[-2000:]}{result.stderr[-3000:]}"
@@ -544,9 +518,33 @@ def print_banner(env: Mapping[str, str]) -> None:
 
 def run(env: dict[str, str]) -> int:
     stack = Stack(env)
+
+    def serve() -> None:
+        stack.start()
+        print_banner(env)
+        while True:
+            dead = stack.dead_service()
+            if dead is not None:
+                raise StackError(stack._failure(dead, "stopped unexpectedly"))
+            time.sleep(1)
+
+    return serve_until_stopped(
+        stack,
+        stack.prepare_backend,
+        "backend, action server, Rasa server, web page, console",
+        serve,
+    )
+
+
+def serve_until_stopped(
+    stack: Stack, prepare: Callable[[], None], services: str, serve: Callable[[], None]
+) -> int:
+    """`make run`'s and `make run-cluster`'s frame: check the ports, `prepare`, train if
+    needed, then `serve` until Ctrl-C (or SIGTERM), and stop every service whatever
+    happened."""
     stack.check_ports()
-    stack.prepare_backend()
-    train(env, if_needed=True)
+    prepare()
+    train(stack.env, if_needed=True)
 
     def _stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
@@ -555,14 +553,8 @@ def run(env: dict[str, str]) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        print("starting: backend, action server, Rasa server, web page, console...", flush=True)
-        stack.start()
-        print_banner(env)
-        while True:
-            dead = stack.dead_service()
-            if dead is not None:
-                raise StackError(stack._failure(dead, "stopped unexpectedly"))
-            time.sleep(1)
+        print(f"starting: {services}...", flush=True)
+        serve()
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)
         return 0
@@ -572,6 +564,7 @@ def run(env: dict[str, str]) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         print("all services stopped.")
+    return 0
 
 
 # --- the cluster: `make run-cluster` (docs/scaling.md) ------------------------------
@@ -659,15 +652,7 @@ def _action_replica(n: int) -> Service:
     return Service(
         f"actions-{n}",
         port_var,
-        lambda e: [
-            str(RASA_PY),
-            "-m",
-            "actions.server",
-            "--host",
-            e["HOST"],
-            "--port",
-            e[port_var],
-        ],
+        _module_command(RASA_PY, port_var, "actions.server"),
         lambda e: f"http://{e['HOST']}:{e[port_var]}/health",
     )
 
@@ -753,14 +738,7 @@ def prepare_cluster(stack: Stack) -> None:
         )
     if not os.access(env["HAPROXY_PATH"], os.X_OK):
         raise StackError(f"no HAProxy at {env['HAPROXY_PATH']}: run scripts/ensure-haproxy")
-    result = subprocess.run(
-        [str(BACKEND_PY), str(ROOT / "scripts" / "cluster_db.py"), "ensure"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_backend_python(env, str(ROOT / "scripts" / "cluster_db.py"), "ensure")
     if result.returncode != 0:
         raise StackError(
             f"{result.stderr.strip()}\n  Is PostgreSQL running at "
@@ -819,35 +797,20 @@ def supervise_cluster(stack: Stack) -> None:
 
 def run_cluster(env: dict[str, str]) -> int:
     stack = Stack(env, cluster_services(env))
-    stack.check_ports()
-    prepare_cluster(stack)
-    train(env, if_needed=True)
 
-    def _stop(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
-        print(
-            "starting: HAProxy, backend, schedulers, 2 action servers, 2 Rasa servers, "
-            "web page, console...",
-            flush=True,
-        )
+    def serve() -> None:
         stack.start()
         wait_for_balancer(env)
         print_cluster_banner(env, stack)
         print_banner(env)
         supervise_cluster(stack)
-    except KeyboardInterrupt:
-        print("\nstopping...", flush=True)
-        return 0
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
-        print("all services stopped.")
-    return 0
+
+    return serve_until_stopped(
+        stack,
+        lambda: prepare_cluster(stack),
+        "HAProxy, backend, schedulers, 2 action servers, 2 Rasa servers, web page, console",
+        serve,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

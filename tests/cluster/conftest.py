@@ -10,14 +10,11 @@ end-to-end tests.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +22,15 @@ import pytest
 import requests
 
 from tests.cluster.engines import PrivatePostgres, PrivateRedis
-from tests.e2e import fakes
-from tests.e2e.conftest import CHROMIUM, RunningStack, free_port, stack_module
+from tests.e2e.conftest import (  # noqa: F401  (browser, platforms: pytest fixtures, used by name)
+    RunningStack,
+    browser,
+    free_port,
+    fresh_overrides,
+    platforms,
+    stack_module,
+    starting,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT_VARS = (
@@ -114,51 +118,8 @@ class RunningCluster(RunningStack):
 
     def add_buyer_with_order(self, buyer_id: str, order_id: str) -> None:
         """A fresh buyer with one delivered order inside its protection period."""
-        from dispute_backend.db import make_engine
-        from dispute_backend.models import Buyer, Order, ShippingStatus
-        from sqlalchemy.orm import Session
-
-        now = datetime.now(UTC)
-        engine = make_engine(self.env["DATABASE_URL"])
-        with Session(engine) as session:
-            session.add(
-                Buyer(
-                    id=buyer_id,
-                    name=buyer_id.title(),
-                    email=f"{buyer_id}@example.com",
-                    created_at=now,
-                )
-            )
-            session.flush()
-            session.add(
-                Order(
-                    id=order_id,
-                    buyer_id=buyer_id,
-                    seller_id="techhub",
-                    title="Desk fan",
-                    amount=Decimal("25.00"),
-                    currency="EUR",
-                    placed_at=now - timedelta(days=10),
-                    tracking_number="LP9",
-                    tracking_added_at=now - timedelta(days=5),
-                    shipping_deadline=now + timedelta(days=20),
-                    receipt_confirmed_at=now - timedelta(days=1),
-                    shipping_status=ShippingStatus.delivered,
-                    refunded_amount=Decimal("0"),
-                )
-            )
-            session.commit()
-        engine.dispose()
-
-    def tracker_events(self, conversation_id: str, url: str | None = None) -> list[dict[str, Any]]:
-        response = requests.get(
-            f"{url or self.rasa_url}/conversations/{conversation_id}/tracker",
-            params={"token": self.env["RASA_API_TOKEN"], "include_events": "ALL"},
-            timeout=30,
-        )
-        response.raise_for_status()
-        events: list[dict[str, Any]] = response.json()["events"]
-        return events
+        self.add_buyer(buyer_id)
+        self.add_order(order_id, buyer_id)
 
 
 def turns(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -182,14 +143,10 @@ def turns(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def cluster_environment(var_dir: Path, engines: Engines) -> dict[str, str]:
     suffix = uuid.uuid4().hex[:8]
     names = stack_module.SECRET_NAMES + stack_module.CLUSTER_SECRET_NAMES
-    overrides = {name: secrets.token_urlsafe(24) for name in names}
+    overrides = fresh_overrides(var_dir, names)
     overrides.update({var: str(free_port()) for var in PORT_VARS})
     overrides.update(
         {
-            "APP_ENV": "test",
-            "VAR_DIR": str(var_dir),
-            "EVIDENCE_DIR": str(var_dir / "evidence"),
-            "OUTBOX_DIR": str(var_dir / "outbox"),
             "POSTGRES_PORT": str(engines.postgres.port),
             "POSTGRES_ADMIN_URL": engines.postgres.admin_url,
             "BACKEND_DB_NAME": f"disputes_{suffix}",
@@ -198,16 +155,6 @@ def cluster_environment(var_dir: Path, engines: Engines) -> dict[str, str]:
             "REDIS_KEY_PREFIX": f"e2e{suffix}",
             "SCHEDULER_INTERVAL_SECONDS": "5",
             "HAPROXY_ADMIN_SOCKET": str(var_dir / "haproxy.sock"),
-        }
-    )
-    fake = fakes.platforms()
-    overrides.update(
-        {
-            "TELEGRAM_BOT_TOKEN": fakes.TELEGRAM_TOKEN,
-            "TELEGRAM_API_URL": fake.telegram_url,
-            "FACEBOOK_PAGE_ACCESS_TOKEN": fakes.PAGE_TOKEN,
-            "FACEBOOK_APP_SECRET": secrets.token_hex(16),
-            "FACEBOOK_API_URL": fake.graph_url,
         }
     )
     env: dict[str, str] = stack_module.build_cluster_environment(overrides)
@@ -227,46 +174,14 @@ def engines() -> Iterator[Engines]:
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory, engines: Engines) -> Iterator[RunningCluster]:
     env = cluster_environment(tmp_path_factory.mktemp("cluster"), engines)
-    if not Path(env["MODEL_PATH"]).exists():
-        pytest.fail(f"no trained model at {env['MODEL_PATH']}: run `make model` first")
     stack = stack_module.Stack(env, stack_module.cluster_services(env))
-    try:
+    with starting(stack):
         stack.check_ports()
         stack_module.prepare_cluster(stack)
         stack.start()
         stack_module.wait_for_balancer(env)
-    except stack_module.StackError as error:
-        stack.stop()
-        pytest.fail(str(error))
     yield RunningCluster(env, stack)
     stack.stop()
-
-
-@pytest.fixture(scope="session")
-def platforms() -> fakes.FakePlatforms:
-    return fakes.platforms()
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/ensure-chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
-        yield launched
-        launched.close()
 
 
 def wait_until(check: Any, timeout: float = 20.0, every: float = 0.2) -> Any:

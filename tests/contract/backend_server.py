@@ -75,25 +75,23 @@ class ClockAt(BaseModel):
     at: datetime
 
 
-def scene_router(factory: sessionmaker[Session], clock: FrozenClock) -> APIRouter:
-    """The test-only routes that set the scene; never part of the backend's own app."""
-    router = APIRouter(prefix="/_contract")
-    serial = itertools.count(1)
+class Scene:
+    """What the test-only routes do: write the scene straight into the database, or move
+    the clock."""
 
-    @router.post("/buyers", status_code=201)
-    def add_buyer(body: NewBuyer) -> dict[str, str]:
-        with factory() as session:
-            session.add(
-                Buyer(
-                    id=body.id, name=body.id.title(), email=f"{body.id}@example.com", created_at=NOW
-                )
-            )
-            session.commit()
+    def __init__(self, factory: sessionmaker[Session], clock: FrozenClock) -> None:
+        self.factory = factory
+        self.clock = clock
+        self.serial = itertools.count(1)
+
+    def add_buyer(self, body: NewBuyer) -> dict[str, str]:
+        self._insert(
+            Buyer(id=body.id, name=body.id.title(), email=f"{body.id}@example.com", created_at=NOW)
+        )
         return {"id": body.id}
 
-    @router.post("/buyers/{buyer_id}/close")
-    def close_account(buyer_id: str) -> dict[str, str]:
-        with factory() as session:
+    def close_account(self, buyer_id: str) -> dict[str, str]:
+        with self.factory() as session:
             buyer = session.get(Buyer, buyer_id)
             if buyer is None:
                 raise HTTPException(404)
@@ -101,72 +99,86 @@ def scene_router(factory: sessionmaker[Session], clock: FrozenClock) -> APIRoute
             session.commit()
         return {"id": buyer_id}
 
-    @router.post("/orders", status_code=201)
-    def add_order(body: NewOrder) -> dict[str, str]:
+    def add_order(self, body: NewOrder) -> dict[str, str]:
         tracking_at, receipt_at, deadline, status = SITUATIONS[body.situation]
-        n = next(serial)
-        with factory() as session:
-            order = Order(
-                id=f"7{n:015d}",
-                buyer_id=body.buyer_id,
-                seller_id=SELLER_ID,
-                title=body.title,
-                amount=Decimal(body.amount),
-                currency=body.currency,
-                # each order placed after the one before: "newest first" is well defined
-                placed_at=NOW - 30 * DAY + n * timedelta(minutes=1),
-                tracking_number=f"LP{n:09d}CN" if tracking_at else None,
-                tracking_added_at=tracking_at,
-                shipping_deadline=deadline,
-                receipt_confirmed_at=receipt_at,
-                shipping_status=status,
-                refunded_amount=Decimal("0"),
-            )
-            session.add(order)
-            session.commit()
-            return {"id": order.id}
+        n = next(self.serial)
+        order = Order(
+            id=f"7{n:015d}",
+            buyer_id=body.buyer_id,
+            seller_id=SELLER_ID,
+            title=body.title,
+            amount=Decimal(body.amount),
+            currency=body.currency,
+            # each order placed after the one before: "newest first" is well defined
+            placed_at=NOW - 30 * DAY + n * timedelta(minutes=1),
+            tracking_number=f"LP{n:09d}CN" if tracking_at else None,
+            tracking_added_at=tracking_at,
+            shipping_deadline=deadline,
+            receipt_confirmed_at=receipt_at,
+            shipping_status=status,
+            refunded_amount=Decimal("0"),
+        )
+        self._insert(order)
+        return {"id": order.id}
 
-    @router.post("/channel-accounts", status_code=201)
-    def link(body: Link) -> dict[str, str]:
-        with factory() as session:
-            session.add(
-                ChannelAccount(
-                    channel=body.channel,
-                    external_id=body.external_id,
-                    buyer_id=body.buyer_id,
-                    created_at=NOW,
-                    linked_at=NOW,
-                )
+    def link(self, body: Link) -> dict[str, str]:
+        self._insert(
+            ChannelAccount(
+                channel=body.channel,
+                external_id=body.external_id,
+                buyer_id=body.buyer_id,
+                created_at=NOW,
+                linked_at=NOW,
             )
-            session.commit()
+        )
         return {"account": f"{body.channel}:{body.external_id}"}
 
-    @router.post("/handoffs/{conversation_id}/claim")
-    def claim(conversation_id: str) -> dict[str, Any]:
+    def claim(self, conversation_id: str) -> dict[str, Any]:
         """An operator of the console takes the conversation's waiting ticket."""
-        with factory() as session:
+        with self.factory() as session:
             ticket = handoff.open_ticket(session, conversation_id=conversation_id)
             if ticket is None:
                 raise HTTPException(404, "no open ticket")
-            operator = session.get(Operator, "op-contract")
-            if operator is None:
-                operator = Operator(
-                    id="op-contract",
-                    name="Contract Operator",
-                    email="op@contract.example",
-                    created_at=NOW,
-                )
-                session.add(operator)
-                session.flush()
-            handoff.claim(session, ticket_id=ticket.id, operator=operator, now=clock.now())
+            operator = _contract_operator(session)
+            handoff.claim(session, ticket_id=ticket.id, operator=operator, now=self.clock.now())
             session.commit()
         return {"claimed": conversation_id}
 
-    @router.put("/clock")
-    def set_clock(body: ClockAt) -> dict[str, Any]:
-        clock.at = body.at
-        return {"at": clock.at.isoformat()}
+    def set_clock(self, body: ClockAt) -> dict[str, Any]:
+        self.clock.at = body.at
+        return {"at": self.clock.at.isoformat()}
 
+    def _insert(self, row: Any) -> None:
+        with self.factory() as session:
+            session.add(row)
+            session.commit()
+
+
+def _contract_operator(session: Session) -> Operator:
+    """The console's one operator in this server, made on first use."""
+    operator = session.get(Operator, "op-contract")
+    if operator is None:
+        operator = Operator(
+            id="op-contract",
+            name="Contract Operator",
+            email="op@contract.example",
+            created_at=NOW,
+        )
+        session.add(operator)
+        session.flush()
+    return operator
+
+
+def scene_router(factory: sessionmaker[Session], clock: FrozenClock) -> APIRouter:
+    """The test-only routes that set the scene; never part of the backend's own app."""
+    scene = Scene(factory, clock)
+    router = APIRouter(prefix="/_contract")
+    router.post("/buyers", status_code=201)(scene.add_buyer)
+    router.post("/buyers/{buyer_id}/close")(scene.close_account)
+    router.post("/orders", status_code=201)(scene.add_order)
+    router.post("/channel-accounts", status_code=201)(scene.link)
+    router.post("/handoffs/{conversation_id}/claim")(scene.claim)
+    router.put("/clock")(scene.set_clock)
     return router
 
 

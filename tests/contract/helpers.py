@@ -46,6 +46,45 @@ def request(
     return NewDispute(order_id, reason, outcome, refund, False, description)
 
 
+def open_dispute(
+    world: World,
+    buyer: Credential,
+    order_id: str,
+    *,
+    idempotency_key: str = "",
+    **fields: str | None,
+) -> Dispute:
+    """Open a dispute on the order with `request(order_id, **fields)`, under a fresh
+    Idempotency-Key unless one is given."""
+    return world.backend.open_dispute(
+        buyer, request(order_id, **fields), idempotency_key=idempotency_key or key()
+    )
+
+
 def open_on(world: World, buyer: Credential, situation: str = "eligible") -> Dispute:
-    order_id = world.order(buyer, situation)
-    return world.backend.open_dispute(buyer, request(order_id), idempotency_key=key())
+    return open_dispute(world, buyer, world.order(buyer, situation))
+
+
+def change(
+    world: World,
+    buyer: Credential,
+    dispute_id: str,
+    version: int,
+    amount: str,
+    with_return: bool = False,
+    idempotency_key: str = "",
+) -> Dispute:
+    """The buyer's proposal changed to a refund of `amount`, under a fresh Idempotency-Key
+    unless one is given."""
+    return world.backend.modify_proposal(
+        buyer,
+        dispute_id,
+        version=version,
+        refund_amount=Decimal(amount),
+        with_return=with_return,
+        idempotency_key=idempotency_key or key(),
+    )
+
+
+def cancel(world: World, buyer: Credential, dispute_id: str, version: int) -> Dispute:
+    return world.backend.cancel_dispute(buyer, dispute_id, version=version, idempotency_key=key())

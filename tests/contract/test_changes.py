@@ -7,21 +7,14 @@ from decimal import Decimal
 import pytest
 
 from actions.backend_client import Conflict, NotFound, Refused
-from tests.contract.helpers import assert_refused, key, open_on, request
+from tests.contract.helpers import assert_refused, cancel, change, open_dispute, open_on
 from tests.contract.worlds import World
 
 
 def test_a_change_moves_the_version_and_the_amount(world: World) -> None:
     buyer = world.buyer()
     opened = open_on(world, buyer)
-    changed = world.backend.modify_proposal(
-        buyer,
-        opened.id,
-        version=opened.version,
-        refund_amount=Decimal("15"),
-        with_return=True,
-        idempotency_key=key(),
-    )
+    changed = change(world, buyer, opened.id, opened.version, "15", with_return=True)
     assert (changed.version, changed.refund_amount, changed.with_return) == (
         opened.version + 1,
         Decimal("15.00"),
@@ -33,35 +26,13 @@ def test_a_change_moves_the_version_and_the_amount(world: World) -> None:
 def test_a_stale_version_is_a_conflict(world: World) -> None:
     buyer = world.buyer()
     opened = open_on(world, buyer)
-    world.backend.modify_proposal(
-        buyer,
-        opened.id,
-        version=opened.version,
-        refund_amount=Decimal("15"),
-        with_return=False,
-        idempotency_key=key(),
-    )
+    change(world, buyer, opened.id, opened.version, "15")
     stale = opened.version
     assert_refused(
-        lambda: world.backend.modify_proposal(
-            buyer,
-            opened.id,
-            version=stale,
-            refund_amount=Decimal("10"),
-            with_return=False,
-            idempotency_key=key(),
-        ),
-        Conflict,
-        "version-conflict",
-        412,
+        lambda: change(world, buyer, opened.id, stale, "10"), Conflict, "version-conflict", 412
     )
     assert_refused(
-        lambda: world.backend.cancel_dispute(
-            buyer, opened.id, version=stale, idempotency_key=key()
-        ),
-        Conflict,
-        "version-conflict",
-        412,
+        lambda: cancel(world, buyer, opened.id, stale), Conflict, "version-conflict", 412
     )
     assert world.backend.disputes(buyer)[0].refund_amount == Decimal("15.00")
 
@@ -69,9 +40,7 @@ def test_a_stale_version_is_a_conflict(world: World) -> None:
 def test_a_cancelled_dispute_has_ended(world: World) -> None:
     buyer = world.buyer()
     opened = open_on(world, buyer)
-    ended = world.backend.cancel_dispute(
-        buyer, opened.id, version=opened.version, idempotency_key=key()
-    )
+    ended = cancel(world, buyer, opened.id, opened.version)
     assert (ended.state, ended.status_label, ended.in_progress) == ("ended", "Dispute ended", False)
     assert (ended.resolution["how"], ended.resolution["outcome"]) == ("cancellation", "cancelled")
     assert ended.version == opened.version + 1
@@ -83,30 +52,19 @@ def test_an_ended_dispute_can_be_neither_changed_nor_cancelled(world: World, end
     buyer = world.buyer()
     opened = open_on(world, buyer)
     if ending == "cancelled":
-        world.backend.cancel_dispute(
-            buyer, opened.id, version=opened.version, idempotency_key=key()
-        )
+        cancel(world, buyer, opened.id, opened.version)
     else:
         world.settle(buyer, opened.id)
     current = world.backend.disputes(buyer)[0]
     assert not current.in_progress
     assert_refused(
-        lambda: world.backend.modify_proposal(
-            buyer,
-            opened.id,
-            version=current.version,
-            refund_amount=Decimal("10"),
-            with_return=False,
-            idempotency_key=key(),
-        ),
+        lambda: change(world, buyer, opened.id, current.version, "10"),
         Conflict,
         "transition-not-allowed",
         409,
     )
     assert_refused(
-        lambda: world.backend.cancel_dispute(
-            buyer, opened.id, version=current.version, idempotency_key=key()
-        ),
+        lambda: cancel(world, buyer, opened.id, current.version),
         Conflict,
         "transition-not-allowed",
         409,
@@ -120,14 +78,7 @@ def test_a_refund_above_the_order_amount_or_not_positive_is_refused(
     buyer = world.buyer()
     opened = open_on(world, buyer)  # an order of 40.00
     assert_refused(
-        lambda: world.backend.modify_proposal(
-            buyer,
-            opened.id,
-            version=opened.version,
-            refund_amount=Decimal(amount),
-            with_return=False,
-            idempotency_key=key(),
-        ),
+        lambda: change(world, buyer, opened.id, opened.version, amount),
         Refused,
         "invalid-refund-amount",
         422,
@@ -138,14 +89,7 @@ def test_a_refund_above_the_order_amount_or_not_positive_is_refused(
 def test_the_whole_amount_is_a_valid_change(world: World) -> None:
     buyer = world.buyer()
     opened = open_on(world, buyer)
-    changed = world.backend.modify_proposal(
-        buyer,
-        opened.id,
-        version=opened.version,
-        refund_amount=Decimal("40.00"),
-        with_return=False,
-        idempotency_key=key(),
-    )
+    changed = change(world, buyer, opened.id, opened.version, "40.00")
     assert changed.refund_amount == Decimal("40.00")
 
 
@@ -164,9 +108,7 @@ def test_opening_with_a_wrong_amount_is_refused(
     buyer = world.buyer()
     order_id = world.order(buyer, "eligible", amount="40.00")
     assert_refused(
-        lambda: world.backend.open_dispute(
-            buyer, request(order_id, outcome=outcome, amount=amount), idempotency_key=key()
-        ),
+        lambda: open_dispute(world, buyer, order_id, outcome=outcome, amount=amount),
         Refused,
         "invalid-refund-amount",
         422,
@@ -179,9 +121,7 @@ def test_the_refund_is_in_the_orders_currency(world: World) -> None:
     what the buyer typed, see validate_refund_amount); the dispute reports it back."""
     buyer = world.buyer()
     order_id = world.order(buyer, "eligible")
-    opened = world.backend.open_dispute(
-        buyer, request(order_id, outcome="partial_refund", amount="5"), idempotency_key=key()
-    )
+    opened = open_dispute(world, buyer, order_id, outcome="partial_refund", amount="5")
     assert opened.currency == world.backend.order(buyer, order_id).currency == "EUR"
 
 
@@ -189,22 +129,10 @@ def test_someone_elses_dispute_is_not_found(world: World) -> None:
     buyer, other = world.buyer(), world.buyer()
     theirs = open_on(world, other)
     assert_refused(
-        lambda: world.backend.cancel_dispute(
-            buyer, theirs.id, version=theirs.version, idempotency_key=key()
-        ),
-        NotFound,
-        "dispute-not-found",
-        404,
+        lambda: cancel(world, buyer, theirs.id, theirs.version), NotFound, "dispute-not-found", 404
     )
     assert_refused(
-        lambda: world.backend.modify_proposal(
-            buyer,
-            theirs.id,
-            version=theirs.version,
-            refund_amount=Decimal("1"),
-            with_return=False,
-            idempotency_key=key(),
-        ),
+        lambda: change(world, buyer, theirs.id, theirs.version, "1"),
         NotFound,
         "dispute-not-found",
         404,

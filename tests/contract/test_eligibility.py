@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from actions.backend_client import Conflict, NotFound, Refused
-from tests.contract.helpers import assert_refused, key, open_on, request
+from tests.contract.helpers import assert_refused, cancel, open_dispute, open_on
 from tests.contract.worlds import NOW, World
 
 SITUATION_VERDICTS = [
@@ -48,19 +48,16 @@ def test_an_order_whose_dispute_ended_with_a_refund_is_resolved(world: World) ->
     assert (verdict.eligible, verdict.reason_code) == (False, "order_already_resolved")
     assert world.backend.order(buyer, opened.order_id).payment_status == "refunded"
     assert_refused(
-        lambda: world.backend.open_dispute(buyer, request(opened.order_id), idempotency_key=key()),
-        Conflict,
-        "order-already-resolved",
-        409,
+        lambda: open_dispute(world, buyer, opened.order_id), Conflict, "order-already-resolved", 409
     )
 
 
 def test_a_cancelled_dispute_leaves_the_order_open_to_a_new_one(world: World) -> None:
     buyer = world.buyer()
     opened = open_on(world, buyer)
-    world.backend.cancel_dispute(buyer, opened.id, version=opened.version, idempotency_key=key())
+    cancel(world, buyer, opened.id, opened.version)
     assert world.backend.eligibility(buyer, opened.order_id).eligible
-    again = world.backend.open_dispute(buyer, request(opened.order_id), idempotency_key=key())
+    again = open_dispute(world, buyer, opened.order_id)
     assert again.id != opened.id and again.in_progress
 
 
@@ -75,19 +72,14 @@ def test_a_closed_account_comes_first(world: World) -> None:
     for order_id in (opened.order_id, no_tracking, fine):
         verdict = world.backend.eligibility(buyer, order_id)
         assert (verdict.eligible, verdict.reason_code) == (False, "account_closed")
-    assert_refused(
-        lambda: world.backend.open_dispute(buyer, request(fine), idempotency_key=key()),
-        Refused,
-        "account-closed",
-        403,
-    )
+    assert_refused(lambda: open_dispute(world, buyer, fine), Refused, "account-closed", 403)
 
 
 def test_a_dispute_in_progress_comes_before_the_order_being_settled(world: World) -> None:
     buyer = world.buyer()
     first = open_on(world, buyer)
-    world.backend.cancel_dispute(buyer, first.id, version=first.version, idempotency_key=key())
-    second = world.backend.open_dispute(buyer, request(first.order_id), idempotency_key=key())
+    cancel(world, buyer, first.id, first.version)
+    second = open_dispute(world, buyer, first.order_id)
     verdict = world.backend.eligibility(buyer, first.order_id)
     assert (verdict.reason_code, verdict.active_dispute_id) == ("dispute_already_open", second.id)
 
@@ -106,12 +98,7 @@ def test_opening_an_ineligible_order_is_refused_by_its_reason(
     buyer = world.buyer()
     order_id = world.order(buyer, situation)
     assert_refused(
-        lambda: world.backend.open_dispute(
-            buyer, request(order_id, reason=reason), idempotency_key=key()
-        ),
-        kind,
-        problem,
-        status,
+        lambda: open_dispute(world, buyer, order_id, reason=reason), kind, problem, status
     )
     assert world.backend.disputes(buyer) == []
 
@@ -119,7 +106,7 @@ def test_opening_an_ineligible_order_is_refused_by_its_reason(
 def test_a_package_in_customs_may_still_be_disputed_for_damage(world: World) -> None:
     buyer = world.buyer()
     order_id = world.order(buyer, "in_customs")
-    opened = world.backend.open_dispute(buyer, request(order_id), idempotency_key=key())
+    opened = open_dispute(world, buyer, order_id)
     assert opened.in_progress
 
 
@@ -127,7 +114,7 @@ def test_opening_twice_is_a_conflict(world: World) -> None:
     buyer = world.buyer()
     opened = open_on(world, buyer)
     error = assert_refused(
-        lambda: world.backend.open_dispute(buyer, request(opened.order_id), idempotency_key=key()),
+        lambda: open_dispute(world, buyer, opened.order_id),
         Conflict,
         "dispute-already-open",
         409,
@@ -147,19 +134,14 @@ def test_an_unknown_or_someone_elses_order_is_not_found(world: World) -> None:
             lambda o=order_id: world.backend.eligibility(buyer, o), NotFound, "order-not-found", 404
         )
         assert_refused(
-            lambda o=order_id: world.backend.open_dispute(buyer, request(o), idempotency_key=key()),
-            NotFound,
-            "order-not-found",
-            404,
+            lambda o=order_id: open_dispute(world, buyer, o), NotFound, "order-not-found", 404
         )
 
 
 def test_an_opened_dispute_reads_the_same_from_both(world: World) -> None:
     buyer = world.buyer()
     order_id = world.order(buyer, "eligible", amount="40.00")
-    opened = world.backend.open_dispute(
-        buyer, request(order_id, outcome="partial_refund", amount="12.50"), idempotency_key=key()
-    )
+    opened = open_dispute(world, buyer, order_id, outcome="partial_refund", amount="12.50")
     assert (opened.order_id, opened.reason, opened.state, opened.status_label, opened.version) == (
         order_id,
         "damaged",

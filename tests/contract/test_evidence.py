@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actions.backend_client import Conflict, Credential, EvidenceFile, NotFound, Refused
-from tests.contract.helpers import assert_refused, key, open_on
+from tests.contract.helpers import assert_refused, cancel, key, open_on
 from tests.contract.worlds import World
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 60
@@ -62,7 +62,7 @@ def test_a_file_that_is_no_picture_document_or_video_is_refused(world: World) ->
 def test_no_evidence_once_the_dispute_ended(world: World) -> None:
     buyer = world.buyer()
     dispute = open_on(world, buyer)
-    world.backend.cancel_dispute(buyer, dispute.id, version=dispute.version, idempotency_key=key())
+    cancel(world, buyer, dispute.id, dispute.version)
     assert_refused(
         lambda: add(world, buyer, dispute.id, photo()), Conflict, "transition-not-allowed", 409
     )

@@ -15,6 +15,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +49,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def process_stats() -> Iterator[tuple[int, str]]:
+    """(pid, the text of /proc/<pid>/stat) of every process that can be read now."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue
+        yield int(proc.name), stat
+
+
 class RunningStack:
     def __init__(self, env: dict[str, str], stack: Any) -> None:
         self.env = env
@@ -70,6 +83,18 @@ class RunningStack:
         messages: list[dict[str, Any]] = response.json()
         return messages
 
+    def tracker_events(self, conversation_id: str, url: str | None = None) -> list[dict[str, Any]]:
+        """Every event Rasa's tracker store holds for the conversation (the HTTP API, with its
+        token), from the Rasa server at `url` if given (a replica of the cluster)."""
+        response = requests.get(
+            f"{url or self.rasa_url}/conversations/{conversation_id}/tracker",
+            params={"token": self.env["RASA_API_TOKEN"], "include_events": "ALL"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        events: list[dict[str, Any]] = response.json()["events"]
+        return events
+
     def chat_token(self, buyer_id: str) -> str:
         response = requests.post(
             f"{self.backend_url}/api/v1/storefront/chat-tokens",
@@ -83,50 +108,49 @@ class RunningStack:
     def add_order(self, order_id: str, buyer_id: str, title: str = "Desk fan") -> None:
         """A fresh delivered order, inside its protection period, for tests that must
         share no order with the others."""
-        from dispute_backend.db import make_engine
         from dispute_backend.models import Order, ShippingStatus
-        from sqlalchemy.orm import Session
 
         now = datetime.now(UTC)
-        engine = make_engine(self.env["DATABASE_URL"])
-        with Session(engine) as session:
-            session.add(
-                Order(
-                    id=order_id,
-                    buyer_id=buyer_id,
-                    seller_id="techhub",
-                    title=title,
-                    amount=Decimal("25.00"),
-                    currency="EUR",
-                    placed_at=now - timedelta(days=10),
-                    tracking_number="LP9",
-                    tracking_added_at=now - timedelta(days=5),
-                    shipping_deadline=now + timedelta(days=20),
-                    receipt_confirmed_at=now - timedelta(days=1),
-                    shipping_status=ShippingStatus.delivered,
-                    refunded_amount=Decimal("0"),
-                )
+        self._insert(
+            Order(
+                id=order_id,
+                buyer_id=buyer_id,
+                seller_id="techhub",
+                title=title,
+                amount=Decimal("25.00"),
+                currency="EUR",
+                placed_at=now - timedelta(days=10),
+                tracking_number="LP9",
+                tracking_added_at=now - timedelta(days=5),
+                shipping_deadline=now + timedelta(days=20),
+                receipt_confirmed_at=now - timedelta(days=1),
+                shipping_status=ShippingStatus.delivered,
+                refunded_amount=Decimal("0"),
             )
-            session.commit()
-        engine.dispose()
+        )
 
     def add_buyer(self, buyer_id: str) -> None:
         """A buyer of its own (e-mail <id>@example.com), for a test whose checks must not
         depend on what other tests did to the demo buyers."""
-        from dispute_backend.db import make_engine
         from dispute_backend.models import Buyer
+
+        self._insert(
+            Buyer(
+                id=buyer_id,
+                name=buyer_id.title(),
+                email=f"{buyer_id}@example.com",
+                created_at=datetime.now(UTC),
+            )
+        )
+
+    def _insert(self, row: Any) -> None:
+        """One row written straight into the stack's database, committed."""
+        from dispute_backend.db import make_engine
         from sqlalchemy.orm import Session
 
         engine = make_engine(self.env["DATABASE_URL"])
         with Session(engine) as session:
-            session.add(
-                Buyer(
-                    id=buyer_id,
-                    name=buyer_id.title(),
-                    email=f"{buyer_id}@example.com",
-                    created_at=datetime.now(UTC),
-                )
-            )
+            session.add(row)
             session.commit()
         engine.dispose()
 
@@ -186,12 +210,32 @@ class Conversation:
         return [b["payload"] for r in self.replies for b in r.get("buttons") or []]
 
 
-def stack_environment(var_dir: Path) -> dict[str, str]:
-    overrides = {name: secrets.token_urlsafe(24) for name in stack_module.SECRET_NAMES}
+def fresh_overrides(var_dir: Path, secret_names: tuple[str, ...]) -> dict[str, str]:
+    """What every stack the tests start is given (here and tests/cluster): fresh secrets,
+    the test mode, a data folder of its own, and Telegram and Messenger on, talking to the
+    fake platforms (started here, before the stack)."""
+    overrides = {name: secrets.token_urlsafe(24) for name in secret_names}
+    fake = fakes.platforms()
     overrides.update(
         {
             "APP_ENV": "test",
             "VAR_DIR": str(var_dir),
+            "EVIDENCE_DIR": str(var_dir / "evidence"),
+            "OUTBOX_DIR": str(var_dir / "outbox"),
+            "TELEGRAM_BOT_TOKEN": fakes.TELEGRAM_TOKEN,
+            "TELEGRAM_API_URL": fake.telegram_url,
+            "FACEBOOK_PAGE_ACCESS_TOKEN": fakes.PAGE_TOKEN,
+            "FACEBOOK_APP_SECRET": secrets.token_hex(16),
+            "FACEBOOK_API_URL": fake.graph_url,
+        }
+    )
+    return overrides
+
+
+def stack_environment(var_dir: Path) -> dict[str, str]:
+    overrides = fresh_overrides(var_dir, stack_module.SECRET_NAMES)
+    overrides.update(
+        {
             "BACKEND_PORT": str(free_port()),
             "ACTION_PORT": str(free_port()),
             "RASA_PORT": str(free_port()),
@@ -199,19 +243,6 @@ def stack_environment(var_dir: Path) -> dict[str, str]:
             "CONSOLE_PORT": str(free_port()),  # the console (5th service) must not take 8090
             "DATABASE_URL": f"sqlite:///{var_dir / 'backend.db'}",
             "RASA_TRACKER_DB": str(var_dir / "rasa" / "tracker.db"),
-            "EVIDENCE_DIR": str(var_dir / "evidence"),
-            "OUTBOX_DIR": str(var_dir / "outbox"),
-        }
-    )
-    # Telegram and Messenger on, talking to the fake platforms (started here, before the stack).
-    fake = fakes.platforms()
-    overrides.update(
-        {
-            "TELEGRAM_BOT_TOKEN": fakes.TELEGRAM_TOKEN,
-            "TELEGRAM_API_URL": fake.telegram_url,
-            "FACEBOOK_PAGE_ACCESS_TOKEN": fakes.PAGE_TOKEN,
-            "FACEBOOK_APP_SECRET": secrets.token_hex(16),
-            "FACEBOOK_API_URL": fake.graph_url,
             # Messenger's real window: a test reaches "after it" with a message whose own
             # timestamp is older (a delivery retried late), never by waiting
             "FACEBOOK_MESSAGING_WINDOW_SECONDS": "86400",
@@ -221,20 +252,29 @@ def stack_environment(var_dir: Path) -> dict[str, str]:
     return env
 
 
+@contextmanager
+def starting(stack: Any) -> Iterator[None]:
+    """Around a stack's start-up (here and tests/cluster): without a trained model, or if
+    it fails (a port taken, a service that does not come up), what started is stopped and
+    the test session fails with the reason."""
+    model = Path(stack.env["MODEL_PATH"])
+    if not model.exists():
+        pytest.fail(f"no trained model at {model}: run `make model` first")
+    try:
+        yield
+    except stack_module.StackError as error:
+        stack.stop()
+        pytest.fail(str(error))
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     env = stack_environment(tmp_path_factory.mktemp("stack"))
-    model = Path(env["MODEL_PATH"])
-    if not model.exists():
-        pytest.fail(f"no trained model at {model}: run `make model` first")
     running = stack_module.Stack(env)
-    try:
+    with starting(running):
         running.check_ports()
         running.prepare_backend()
         running.start()
-    except stack_module.StackError as error:
-        running.stop()
-        pytest.fail(str(error))
     yield RunningStack(env, running)
     running.stop()
 

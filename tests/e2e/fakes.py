@@ -8,6 +8,7 @@ Everything the bot sends is recorded, for the tests to read.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -58,84 +59,94 @@ class FakePlatforms:
         return read()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
+        """PlatformsHandler bound to this fake (http.server makes one handler per request)."""
+        this_fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _json(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _bytes(self, data: bytes, kind: str) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _params(self) -> dict[str, Any]:
-                url = urlparse(self.path)
-                params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                if raw and "json" in (self.headers.get("Content-Type") or ""):
-                    params.update(json.loads(raw))
-                return params
-
-            def do_GET(self) -> None:
-                self.route("GET")
-
-            def do_POST(self) -> None:
-                self.route("POST")
-
-            def route(self, verb: str) -> None:
-                path = urlparse(self.path).path
-                if path.startswith("/telegram/file/bot"):
-                    token = path.removeprefix("/telegram/file/bot").split("/", 1)[0]
-                    if token != TELEGRAM_TOKEN:
-                        return self._json(404, {"ok": False, "error_code": 404})
-                    return self._bytes(JPEG, "image/jpeg")
-                if path.startswith("/telegram/bot"):
-                    token, _, method = path.removeprefix("/telegram/bot").partition("/")
-                    params = self._params()
-                    if token != TELEGRAM_TOKEN:
-                        return self._json(
-                            401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
-                        )
-                    with fake.lock:
-                        fake.telegram.append((method, params))
-                    return self._json(200, {"ok": True, "result": telegram_result(method, params)})
-                if path == "/graph/me/messages" and verb == "POST":
-                    params = self._params()
-                    if params.get("access_token") != PAGE_TOKEN:
-                        return self._json(
-                            400,
-                            {
-                                "error": {
-                                    "message": "Invalid OAuth access token",
-                                    "type": "OAuthException",
-                                    "code": 190,
-                                }
-                            },
-                        )
-                    params.pop("access_token", None)
-                    with fake.lock:
-                        fake.graph.append(params)
-                    recipient = params.get("recipient", {}).get("id")
-                    return self._json(
-                        200, {"recipient_id": recipient, "message_id": f"m_{len(fake.graph)}"}
-                    )
-                if path.startswith("/graph/files/"):
-                    return self._bytes(JPEG, "image/jpeg")
-                return self._json(404, {"error": "not found"})
+        class Handler(PlatformsHandler):
+            fake = this_fake
 
         return Handler
+
+
+class PlatformsHandler(BaseHTTPRequestHandler):
+    """One request to the fake platforms: routed by path, recorded in the fake."""
+
+    fake: FakePlatforms
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _bytes(self, data: bytes, kind: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _params(self) -> dict[str, Any]:
+        url = urlparse(self.path)
+        params: dict[str, Any] = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if raw and "json" in (self.headers.get("Content-Type") or ""):
+            params.update(json.loads(raw))
+        return params
+
+    def do_GET(self) -> None:
+        self.route("GET")
+
+    def do_POST(self) -> None:
+        self.route("POST")
+
+    def route(self, verb: str) -> None:
+        path = urlparse(self.path).path
+        if path.startswith("/telegram/file/bot"):
+            return self.telegram_file(path.removeprefix("/telegram/file/bot"))
+        if path.startswith("/telegram/bot"):
+            return self.telegram_call(path.removeprefix("/telegram/bot"))
+        if path == "/graph/me/messages" and verb == "POST":
+            return self.messenger_send()
+        if path.startswith("/graph/files/"):
+            return self._bytes(JPEG, "image/jpeg")
+        return self._json(404, {"error": "not found"})
+
+    def telegram_file(self, rest: str) -> None:
+        """`/telegram/file/bot<token>/<path>`: a file's bytes (always the JPEG)."""
+        token = rest.split("/", 1)[0]
+        if token != TELEGRAM_TOKEN:
+            return self._json(404, {"ok": False, "error_code": 404})
+        return self._bytes(JPEG, "image/jpeg")
+
+    def telegram_call(self, rest: str) -> None:
+        """`/telegram/bot<token>/<method>`: a Bot API call, recorded."""
+        token, _, method = rest.partition("/")
+        params = self._params()
+        if token != TELEGRAM_TOKEN:
+            return self._json(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        with self.fake.lock:
+            self.fake.telegram.append((method, params))
+        return self._json(200, {"ok": True, "result": telegram_result(method, params)})
+
+    def messenger_send(self) -> None:
+        """`POST /graph/me/messages?access_token=`: Messenger's Send API, recorded."""
+        params = self._params()
+        if params.get("access_token") != PAGE_TOKEN:
+            error = {"message": "Invalid OAuth access token", "type": "OAuthException", "code": 190}
+            return self._json(400, {"error": error})
+        params.pop("access_token", None)
+        with self.fake.lock:
+            self.fake.graph.append(params)
+            sent = len(self.fake.graph)
+        recipient = params.get("recipient", {}).get("id")
+        return self._json(200, {"recipient_id": recipient, "message_id": f"m_{sent}"})
 
 
 def telegram_result(method: str, params: dict[str, Any]) -> Any:
@@ -157,12 +168,7 @@ def telegram_result(method: str, params: dict[str, Any]) -> Any:
     }
 
 
-_platforms: FakePlatforms | None = None
-
-
+@functools.cache
 def platforms() -> FakePlatforms:
     """The one fake for the test session, started on first use."""
-    global _platforms
-    if _platforms is None:
-        _platforms = FakePlatforms()
-    return _platforms
+    return FakePlatforms()

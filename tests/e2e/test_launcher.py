@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import ROOT, free_port, stack_environment, stack_module
+from tests.e2e.conftest import ROOT, free_port, process_stats, stack_environment, stack_module
 
 
 def test_a_busy_port_is_named_with_the_process_using_it(tmp_path: Path) -> None:
@@ -57,17 +57,11 @@ def test_a_service_that_fails_to_start_is_named_with_its_log_and_the_others_stop
 
 def _descendants(pid: int) -> set[int]:
     children: set[int] = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-        except OSError:
-            continue
+    for child, stat in process_stats():
         parent = int(stat.rsplit(")", 1)[1].split()[1])
         if parent == pid:
-            children.add(int(proc.name))
-            children |= _descendants(int(proc.name))
+            children.add(child)
+            children |= _descendants(child)
     return children
 
 

@@ -6,7 +6,6 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import RunningStack
@@ -39,18 +38,6 @@ def conversation_id(page: Page) -> str:
     return str(stored.get("session_id") or "")
 
 
-def tracker_events(stack: RunningStack, conversation: str) -> list[dict[str, Any]]:
-    """What Rasa's tracker store holds for the conversation (the HTTP API, with its token)."""
-    response = requests.get(
-        f"{stack.rasa_url}/conversations/{conversation}/tracker",
-        params={"token": stack.env["RASA_API_TOKEN"], "include_events": "ALL"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    events: list[dict[str, Any]] = response.json()["events"]
-    return events
-
-
 def said(events: list[dict[str, Any]], kind: str) -> list[str]:
     return [str(e.get("text")) for e in events if e.get("event") == kind]
 
@@ -81,7 +68,7 @@ def test_buyer_chats_reloads_and_clicks_a_button(stack: RunningStack, browser: A
         assert "dispute" in answer.lower()
 
         conversation = conversation_id(page)
-        before_reload = tracker_events(stack, conversation)
+        before_reload = stack.tracker_events(conversation)
         assert "hi" in said(before_reload, "user") and answer in said(before_reload, "bot")
 
         # A reload keeps the conversation: on screen, and in Rasa's tracker, where the
@@ -100,7 +87,7 @@ def test_buyer_chats_reloads_and_clicks_a_button(stack: RunningStack, browser: A
         expect(button.first).to_be_visible()
         button.first.click()
         expect(page.locator(BOT)).to_have_count(bot_before + 1, timeout=30_000)
-        after = tracker_events(stack, conversation)
+        after = stack.tracker_events(conversation)
         assert after[: len(before_reload)] == before_reload  # the same history, continued
         new_turns = after[len(before_reload) :]
         assert len(said(new_turns, "user")) == 1 and said(new_turns, "bot")

@@ -12,7 +12,6 @@ import base64
 import json
 import os
 import secrets
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,17 +21,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.e2e.conftest import free_port
 from tests.security.conftest import RunningStack
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKEND_PY = ROOT / "backend" / ".venv" / "bin" / "python"
 RASA_PY = ROOT / ".venv" / "bin" / "python"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def production_env(tmp: Path, **extra: str) -> dict[str, str]:
