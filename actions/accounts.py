@@ -12,7 +12,7 @@ import logging
 import re
 from typing import Any
 
-from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -21,7 +21,8 @@ from actions.backend_client import (
     BackendError,
     Refused,
 )
-from actions.common import ChannelAware, channel_identity
+from actions.common import UsesBackend, channel_identity
+from actions.forms import FormValidation
 
 logger = logging.getLogger(__name__)
 
@@ -32,20 +33,12 @@ LINKED, STOPPED, NOT_NEEDED = "linked", "stopped", "not_needed"
 DONE = (LINKED, STOPPED, NOT_NEEDED)
 
 
-class ValidateLinkAccountForm(ChannelAware, FormValidationAction):
+class ValidateLinkAccountForm(FormValidation):
     def name(self) -> str:
         return "validate_link_account_form"
 
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        if tracker.get_slot("link_code") in DONE:
-            return []
-        return list(domain_slots)
+    def has_ended(self, tracker: Tracker) -> bool:
+        return tracker.get_slot("link_code") in DONE
 
     def validate_link_email(
         self,
@@ -127,7 +120,7 @@ class ActionLinkAccount(Action):
         return [SlotSet("link_email", None), SlotSet("link_code", None)]
 
 
-class ActionUnlinkAccount(ChannelAware, Action):
+class ActionUnlinkAccount(UsesBackend, Action):
     def name(self) -> str:
         return "action_unlink_account"
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import abc
 import logging
-import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,9 +20,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from actions.settings import get_settings
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 2.0  # seconds; past this the bot apologises and offers a human
 CHAT_TOKEN, CHANNEL_IDENTITY = "chat-token", "channel-identity"
 
 
@@ -378,10 +378,10 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
         service_token: str | None = None,
         timeout: float | None = None,
     ) -> None:
-        url = base_url or os.environ.get("BACKEND_URL") or "http://127.0.0.1:8000"
-        self.base_url = url.rstrip("/")
-        token = service_token or os.environ.get("ASSISTANT_SERVICE_TOKEN", "")
-        self.timeout = timeout or float(os.environ.get("BACKEND_TIMEOUT", DEFAULT_TIMEOUT))
+        settings = get_settings()  # what is not given: read once per client
+        self.base_url = (base_url or settings.backend_url).rstrip("/")
+        token = service_token or settings.assistant_service_token
+        self.timeout = timeout or settings.backend_timeout
         self.session = requests.Session()
         self.session.headers.update({"Authorization": f"Bearer {token}"})
         # Retries only for reads: POSTs are made safe to repeat by their
@@ -567,16 +567,18 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
         return HandoffTicket.from_json(data)
 
     def active_handoff(self, conversation_id: str) -> HandoffTicket | None:
-        path = f"/api/v1/handoff/conversations/{_segment(conversation_id)}/ticket"
-        try:
-            return HandoffTicket.from_json(self._service_request("GET", path))
-        except NotFound:
-            return None
+        return self._conversation_ticket("GET", conversation_id, "ticket")
 
     def withdraw_handoff(self, conversation_id: str) -> HandoffTicket | None:
-        path = f"/api/v1/handoff/conversations/{_segment(conversation_id)}/ticket/withdraw"
+        return self._conversation_ticket("POST", conversation_id, "ticket/withdraw")
+
+    def _conversation_ticket(
+        self, method: str, conversation_id: str, action: str
+    ) -> HandoffTicket | None:
+        """The conversation's ticket as the backend answers; None when it has none open."""
+        path = f"/api/v1/handoff/conversations/{_segment(conversation_id)}/{action}"
         try:
-            return HandoffTicket.from_json(self._service_request("POST", path))
+            return HandoffTicket.from_json(self._service_request(method, path))
         except NotFound:
             return None
 
@@ -644,10 +646,3 @@ def default_backend() -> DisputeBackend:
     if _default_backend is None:
         _default_backend = HttpDisputeBackend()
     return _default_backend
-
-
-def default_channel_backend() -> ChannelBackend:
-    """The same process-wide client, seen as the channel-linking interface."""
-    backend = default_backend()
-    assert isinstance(backend, ChannelBackend)
-    return backend

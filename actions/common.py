@@ -23,7 +23,6 @@ from actions.backend_client import (
     Credential,
     DisputeBackend,
     default_backend,
-    default_channel_backend,
 )
 from actions.parsing import normalise_order_id, order_named_alone
 
@@ -179,7 +178,8 @@ def format_money(amount: Decimal | None, currency: str) -> str:
 
 
 class UsesBackend:
-    """The dispute backend, given (tests) or the process's default, made on first use."""
+    """The dispute backend, given (tests) or the process's default, made on first use (the
+    executor builds actions with no arguments)."""
 
     def __init__(self, backend: DisputeBackend | None = None) -> None:
         self._backend = backend
@@ -190,18 +190,12 @@ class UsesBackend:
             self._backend = default_backend()
         return self._backend
 
-
-class ChannelAware:
-    """Holds the channel backend, built lazily (the executor builds actions with no args)."""
-
-    def __init__(self, backend: ChannelBackend | None = None) -> None:
-        self._channel_backend = backend
-
     @property
     def channel_backend(self) -> ChannelBackend:
-        if self._channel_backend is None:
-            self._channel_backend = default_channel_backend()
-        return self._channel_backend
+        """The same backend, seen as the messaging channels' calls (linking, evidence)."""
+        backend = self.backend
+        assert isinstance(backend, ChannelBackend)
+        return backend
 
 
 class BackendAction(UsesBackend, Action, abc.ABC):

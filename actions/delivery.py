@@ -3,55 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
-from rasa_sdk import FormValidationAction, Tracker
+from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
 from actions.backend_client import Credential, NotFound, Order
 from actions.common import (
     BackendAction,
-    UsesBackend,
     buyer_credential,
     format_date,
     latest_intent,
 )
-from actions.forms import named_order_answer, valid_order_id
+from actions.forms import OrderFormValidation
 from actions.parsing import normalise_order_id
 
 
-class ValidateOrderLookupForm(UsesBackend, FormValidationAction):
+class ValidateOrderLookupForm(OrderFormValidation):
     """Reads the order from the product named ("my smartwatch is stuck in customs"; "and
     the lamp?" right after another parcel: the lamp's, not the order asked about before)."""
+
+    order_replaces_earlier = True
 
     def name(self) -> str:
         return "validate_order_lookup_form"
 
-    def extract_order_id(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return named_order_answer(self.backend, tracker, replaces_earlier=True)
-
-    def validate_order_id(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> dict[str, Any]:
-        return {"order_id": valid_order_id(slot_value, dispatcher)}  # None: asked again
-
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
+    def has_ended(self, tracker: Tracker) -> bool:
         # Nobody signed in: no order to ask for; the general advice follows.
-        return list(domain_slots) if buyer_credential(tracker) else []
+        return not buyer_credential(tracker)
 
 
 class ActionCheckDelivery(BackendAction):

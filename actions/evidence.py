@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import mimetypes
-import os
 import re
 import urllib.parse
 import urllib.request
@@ -31,20 +30,19 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import (
     BackendError,
-    ChannelBackend,
     Credential,
     DisputeBackend,
     EvidenceFile,
     NotFound,
     Refused,
 )
-from actions.common import BackendAction, ChannelAware, idempotency_key, verified_facts
+from actions.common import BackendAction, idempotency_key, verified_facts
+from actions.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 MAX_BYTES = 10 * 1024 * 1024
 DOWNLOAD_TIMEOUT = 10.0
-TELEGRAM_API = "https://api.telegram.org"
 
 Fetcher = Callable[[dict[str, Any]], EvidenceFile]
 
@@ -60,9 +58,7 @@ class NotAllowed(ValueError):
 
 def _facebook_host_allowed(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
-    graph = urllib.parse.urlsplit(
-        os.environ.get("FACEBOOK_API_URL") or "https://graph.facebook.com"
-    )
+    graph = urllib.parse.urlsplit(get_settings().facebook_api_url)
     if parts.scheme == graph.scheme and parts.netloc == graph.netloc:
         return True  # the Graph API's host (in tests, the fake platform on loopback)
     host = (parts.hostname or "").lower()
@@ -102,12 +98,13 @@ def _telegram_file(file_id: str) -> tuple[bytes, str]:
     """A file by its id, through the Bot API: getFile, then the file's path."""
     if not TELEGRAM_FILE_ID.match(file_id):
         raise ValueError("not a Telegram file id")
-    base = (os.environ.get("TELEGRAM_API_URL") or TELEGRAM_API).rstrip("/")
+    settings = get_settings()
+    base = settings.telegram_api_url.rstrip("/")
 
     def allowed(url: str) -> bool:
         return url.startswith(base + "/")
 
-    token = os.environ.get("TELEGRAM_BOT_TOKEN", "")
+    token = settings.telegram_bot_token
     query = urllib.parse.urlencode({"file_id": file_id})
     answer = json.loads(_get(f"{base}/bot{token}/getFile?{query}", allowed))
     path = str((answer.get("result") or {}).get("file_path") or "")
@@ -149,15 +146,9 @@ def attachments_of(tracker: Tracker) -> list[dict[str, Any]]:
     return [a for a in found if isinstance(a, dict) and a.get("channel") == channel]
 
 
-class ActionAttachEvidence(ChannelAware, BackendAction):
-    def __init__(
-        self,
-        backend: DisputeBackend | None = None,
-        channel_backend: ChannelBackend | None = None,
-        fetch: Fetcher | None = None,
-    ) -> None:
-        BackendAction.__init__(self, backend)
-        ChannelAware.__init__(self, channel_backend)
+class ActionAttachEvidence(BackendAction):
+    def __init__(self, backend: DisputeBackend | None = None, fetch: Fetcher | None = None) -> None:
+        super().__init__(backend)
         self.fetch = fetch or fetch_from_platform
 
     def name(self) -> str:

@@ -1,5 +1,6 @@
-"""What the dispute forms share: their slots (read from domain.yml), the validation every
-one of them does, and the refund proposal two of them ask for."""
+"""What the forms share: when they ask nothing more, the order they ask for, and for the
+dispute forms their slots (read from domain.yml), the validation every one of them does,
+and the refund proposal two of them ask for."""
 
 from __future__ import annotations
 
@@ -105,14 +106,6 @@ def is_order_correction(tracker: Tracker) -> bool:
     return names_another_order(latest.get("text") or "")
 
 
-def valid_order_id(slot_value: Any, dispatcher: CollectingDispatcher) -> str | None:
-    """The order number given, normalised; None (said) when it is no order number."""
-    order_id = normalise_order_id(slot_value)
-    if order_id is None:
-        dispatcher.utter_message(response="utter_order_id_invalid")
-    return order_id
-
-
 def named_order_answer(
     backend: DisputeBackend, tracker: Tracker, *, replaces_earlier: bool = False
 ) -> dict[str, Any]:
@@ -216,7 +209,71 @@ def refund_amount_asked(tracker: Tracker) -> bool:
     return has_amount and asks_for_money(message.get("text") or "")
 
 
-class DisputeFormValidation(UsesBackend, FormValidationAction, abc.ABC):
+class FormValidation(UsesBackend, FormValidationAction, abc.ABC):
+    """What every form's validator shares: the backend, and its questions: none once the
+    form `has_ended`, else those that apply."""
+
+    @abc.abstractmethod
+    def name(self) -> str: ...
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if self.has_ended(tracker):
+            return []
+        return self.slots_that_apply(list(domain_slots), tracker)
+
+    def has_ended(self, tracker: Tracker) -> bool:
+        """Has the form nothing more to ask (an account linked, a dispute blocked with the
+        reason said, nobody signed in)? By default it asks on."""
+        return False
+
+    def slots_that_apply(self, slots: list[str], tracker: Tracker) -> list[str]:
+        """The form's questions that the answers so far leave to ask (by default, all)."""
+        return slots
+
+
+class OrderFormValidation(FormValidation, abc.ABC):
+    """A form that asks for one of the buyer's orders, by its number or by the product
+    named instead. A number that is no order number is asked again, with the reason; a
+    well-formed one goes to `order_id_given`."""
+
+    # The message that starts the form names its own order, whatever order the
+    # conversation was about before (see `named_order_answer`).
+    order_replaces_earlier = False
+
+    def extract_order_id(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return named_order_answer(
+            self.backend, tracker, replaces_earlier=self.order_replaces_earlier
+        )
+
+    def validate_order_id(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        order_id = normalise_order_id(slot_value)
+        if order_id is None:
+            dispatcher.utter_message(response="utter_order_id_invalid")
+            return {"order_id": None}  # asked again
+        return self.order_id_given(order_id, dispatcher, tracker)
+
+    def order_id_given(
+        self, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
+        """What the form makes of a well-formed order number (by default, takes it)."""
+        return {"order_id": order_id}
+
+
+class DisputeFormValidation(OrderFormValidation, abc.ABC):
     """The validation every dispute form shares (opening, changing, cancelling).
 
     Before the form's own slot validators run, `run` reads the message as a whole:
@@ -233,12 +290,9 @@ class DisputeFormValidation(UsesBackend, FormValidationAction, abc.ABC):
       (which is then asked again, summary and all).
 
     A form whose `dispute_blocked` is set has explained why already: it asks nothing more,
-    and its submit action tidies up. The order named by a product instead of its number
-    is read by `extract_order_id`. Subclasses give `name` and their slot validators.
+    and its submit action tidies up. Subclasses give `name`, what they make of the order
+    (`order_id_given`) and their other slot validators.
     """
-
-    @abc.abstractmethod
-    def name(self) -> str: ...
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -325,31 +379,15 @@ class DisputeFormValidation(UsesBackend, FormValidationAction, abc.ABC):
             events.append(SlotSet(requested, None))  # no answer to it: asked again
         return events
 
-    async def required_slots(
-        self,
-        domain_slots: list[str],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
-    ) -> list[str]:
-        if tracker.get_slot("dispute_blocked"):
-            return []  # already explained; the form ends and the submit action tidies up
-        return self.slots_that_apply(list(domain_slots), tracker)
-
-    def slots_that_apply(self, slots: list[str], tracker: Tracker) -> list[str]:
-        """The form's questions that the answers so far leave to ask (by default, all)."""
-        return slots
+    def has_ended(self, tracker: Tracker) -> bool:
+        # Already explained; the form ends and the submit action tidies up.
+        return bool(tracker.get_slot("dispute_blocked"))
 
     def _buyer(self, tracker: Tracker) -> Credential:
         buyer = buyer_credential(tracker)
         if not buyer:
             raise BuyerNotIdentified("no chat token")
         return buyer
-
-    def extract_order_id(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return named_order_answer(self.backend, tracker)
 
 
 class RefundProposal(DisputeFormValidation, abc.ABC):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from rasa_sdk import Tracker
@@ -34,7 +35,6 @@ from actions.forms import (
     RefundProposal,
     form_slots,
     order_check_failed,
-    valid_order_id,
 )
 from actions.parsing import order_named_alone, parse_amount
 
@@ -98,13 +98,13 @@ class DisputeInProgress(DisputeFormValidation, abc.ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        picked = self._dispute_picked(dispatcher, tracker)
+        picked = self._dispute_picked(dispatcher, tracker, domain)
         if picked is not None:
             return picked
         return await super().run(dispatcher, tracker, domain)
 
     def _dispute_picked(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType] | None:
         """When the form starts with no order number: the dispute the buyer's product names
         ("lower my refund on the speaker"), else the only one in progress. A product named
@@ -117,7 +117,7 @@ class DisputeInProgress(DisputeFormValidation, abc.ABC):
         text = (tracker.latest_message or {}).get("text") or ""
         named = order_named_alone(orders, text)
         if named and named not in {o.id for o in in_progress}:
-            result = validate_dispute_in_progress(self, named, dispatcher, tracker)
+            result = self.validate_order_id(named, dispatcher, tracker, domain)
             return [SlotSet(k, v) for k, v in result.items()] + (
                 [SlotSet("requested_slot", None)] if result.get("dispute_blocked") else []
             )
@@ -152,14 +152,10 @@ class DisputeInProgress(DisputeFormValidation, abc.ABC):
         except BackendError:
             return None
 
-    def validate_order_id(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+    def order_id_given(
+        self, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        return validate_dispute_in_progress(self, slot_value, dispatcher, tracker)
+        return validate_dispute_in_progress(self, order_id, dispatcher, tracker)
 
 
 class ValidateDisputeChangeForm(DisputeInProgress, RefundProposal):
@@ -179,14 +175,9 @@ class ValidateDisputeCancelForm(DisputeInProgress):
 
 
 def validate_dispute_in_progress(
-    form: DisputeFormValidation,
-    slot_value: Any,
-    dispatcher: CollectingDispatcher,
-    tracker: Tracker,
+    form: DisputeFormValidation, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
 ) -> dict[str, Any]:
-    order_id = valid_order_id(slot_value, dispatcher)
-    if order_id is None:
-        return {"order_id": None}
+    """The order's dispute, which must be in progress (R4, R6)."""
     buyer = buyer_credential(tracker)
     if not buyer:
         dispatcher.utter_message(response="utter_sign_in_needed")
@@ -213,9 +204,7 @@ class ActionAskChangeConfirmed(BackendAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
         order = self.backend.order(buyer, tracker.get_slot("order_id"))
-        amount = parse_amount(tracker.get_slot("refund_amount")) or order.amount
-        if tracker.get_slot("requested_outcome") == "full_refund":
-            amount = order.amount
+        amount = refund_asked(tracker, order)
         dispatcher.utter_message(
             response="utter_ask_change_confirmed",
             order_id=order.id,
@@ -225,6 +214,14 @@ class ActionAskChangeConfirmed(BackendAction):
             else "keeping the item",
         )
         return []
+
+
+def refund_asked(tracker: Tracker, order: Order) -> Decimal:
+    """The refund the change form asks for: the whole price for a full refund, else the
+    amount given (the whole price when none was)."""
+    if tracker.get_slot("requested_outcome") == "full_refund":
+        return order.amount
+    return parse_amount(tracker.get_slot("refund_amount")) or order.amount
 
 
 def not_confirmed(
@@ -284,9 +281,7 @@ class ActionModifyDispute(BackendAction):
         dispute = dispute_in_progress(self, dispatcher, buyer, order_id)
         if dispute is None:
             return reset
-        amount = parse_amount(tracker.get_slot("refund_amount")) or order.amount
-        if tracker.get_slot("requested_outcome") == "full_refund":
-            amount = order.amount
+        amount = refund_asked(tracker, order)
         changed = unless_refused(
             dispatcher,
             lambda: self.backend.modify_proposal(

@@ -32,7 +32,6 @@ from actions.forms import (
     form_slots,
     order_check_failed,
     stated_answers,
-    valid_order_id,
 )
 from actions.parsing import (
     is_stalling,
@@ -102,16 +101,11 @@ class ValidateDisputeForm(RefundProposal):
             slots.remove("with_return")  # nothing to send back
         return slots
 
-    def validate_order_id(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+    def order_id_given(
+        self, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        order_id = valid_order_id(slot_value, dispatcher)
-        if order_id is None:
-            return {"order_id": None}
+        """The order number given, or kept from earlier in the chat unless this message
+        names another of the buyer's products; then whether it is eligible."""
         message = tracker.latest_message or {}
         said = {e.get("entity") for e in message.get("entities") or []}
         if "order_id" in said:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import hmac
 import logging
-import os
 
 from rasa_sdk.endpoint import create_app
 from sanic import Sanic
 from sanic.request import Request
 from sanic.response import HTTPResponse, json
 
+from actions.settings import get_settings
 from extensions import redaction
 
 logger = logging.getLogger(__name__)
@@ -44,16 +44,16 @@ def build_app(token: str) -> Sanic:
 
 
 def main() -> None:
+    settings = get_settings()
     parser = argparse.ArgumentParser(description="Run the dispute assistant's action server.")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("ACTION_PORT", "5055")))
+    parser.add_argument("--host", default=settings.host)
+    parser.add_argument("--port", type=int, default=settings.action_port)
     args = parser.parse_args()
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     redaction.install_record_factory()  # no token or secret in any line (docs/security.md)
-    app = build_app(os.environ.get("ACTION_SERVER_TOKEN", ""))
+    app = build_app(settings.action_server_token)
     app.run(host=args.host, port=args.port, workers=1, access_log=False)
 
 

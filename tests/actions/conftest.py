@@ -2,19 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import Credential
+from actions.backend_client import Credential, Dispute, NewDispute
+from actions.settings import get_settings
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
 TOKEN = "token-alice"
 ORDER = "8123456789012345"  # make_order's default
 ALICE = Credential(TOKEN, "conversation-1")
 PHOTO = {"channel": "telegram", "kind": "photo", "file_id": "F1", "caption": "the crack"}
+# The change form's answers, confirmed: a partial refund of 10.00, the item kept.
+CHANGE = {
+    "order_id": ORDER,
+    "requested_outcome": "partial_refund",
+    "refund_amount": "10.00",
+    "with_return": False,
+    "change_confirmed": True,
+}
+# The dispute form's questions, in domain.yml's order.
+DISPUTE_FORM_QUESTIONS = (
+    "order_id",
+    "dispute_reason",
+    "requested_outcome",
+    "refund_amount",
+    "with_return",
+    "dispute_description",
+    "dispute_confirmed",
+)
 
 
 def user_event(
@@ -56,6 +76,12 @@ def make_tracker(
     )
 
 
+def open_one(backend: InMemoryDisputeBackend, order_id: str = ORDER) -> Dispute:
+    """Alice opens a dispute on the order: a full refund for an item broken on arrival."""
+    request = NewDispute(order_id, "damaged", "full_refund", None, False, "Broken on arrival.")
+    return backend.open_dispute(ALICE, request, idempotency_key=f"open-{order_id}")
+
+
 @pytest.fixture
 def backend() -> InMemoryDisputeBackend:
     fake = InMemoryDisputeBackend()
@@ -70,3 +96,17 @@ def dispatcher() -> CollectingDispatcher:
 
 def responses(dispatcher: CollectingDispatcher) -> list[str]:
     return [m.get("response") for m in dispatcher.messages]
+
+
+@pytest.fixture
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Sets environment variables of the action server's settings (actions/settings.py),
+    which are then read again; the next test reads its own environment afresh."""
+
+    def setenv(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    yield setenv
+    get_settings.cache_clear()

@@ -147,9 +147,7 @@ class InMemoryDisputeBackend(DisputeBackend):
                     "Missing, invalid or expired channel identity",
                 )
             token = f"channel:{buyer.conversation_id}"
-        self.calls.append((call, token))
-        if self.down:
-            raise BackendUnavailable("backend down", status=503)
+        self._called(call, token)
         if buyer.kind == CHANNEL_IDENTITY and token not in self.tokens:
             raise refused(
                 ChannelAccountNotLinked,
@@ -175,6 +173,12 @@ class InMemoryDisputeBackend(DisputeBackend):
                     "The chat token belongs to another conversation.",
                 )
         return self.tokens[token]
+
+    def _called(self, call: str, key: str) -> None:
+        """Records the call, and fails it as the backend does when it is down."""
+        self.calls.append((call, key))
+        if self.down:
+            raise BackendUnavailable("backend down", status=503)
 
     def _idempotent(
         self, buyer_id: str, key: str, request: tuple[object, ...]
@@ -522,9 +526,7 @@ class InMemoryDisputeBackend(DisputeBackend):
         idempotency_key: str,
     ) -> HandoffTicket:
         handoffs = self._handoff_state()
-        self.calls.append(("request_handoff", conversation_id))
-        if self.down:
-            raise BackendUnavailable("backend down", status=503)
+        self._called("request_handoff", conversation_id)
         self.handoff_requests.append(
             {
                 "conversation_id": conversation_id,
@@ -555,16 +557,12 @@ class InMemoryDisputeBackend(DisputeBackend):
 
     def active_handoff(self, conversation_id: str) -> HandoffTicket | None:
         handoffs = self._handoff_state()
-        self.calls.append(("active_handoff", conversation_id))
-        if self.down:
-            raise BackendUnavailable("backend down", status=503)
+        self._called("active_handoff", conversation_id)
         return handoffs.get(conversation_id)
 
     def withdraw_handoff(self, conversation_id: str) -> HandoffTicket | None:
         handoffs = self._handoff_state()
-        self.calls.append(("withdraw_handoff", conversation_id))
-        if self.down:
-            raise BackendUnavailable("backend down", status=503)
+        self._called("withdraw_handoff", conversation_id)
         ticket = handoffs.get(conversation_id)
         if ticket is None:
             return None

@@ -232,7 +232,7 @@ def fetch(attachment: dict[str, Any]) -> EvidenceFile:
 async def test_a_photo_goes_to_the_only_dispute_in_progress() -> None:
     backend = linked_backend(dispute("D-1"))
     dispatcher = CollectingDispatcher()
-    action = ActionAttachEvidence(backend, backend, fetch)
+    action = ActionAttachEvidence(backend, fetch)
     tracker = channel_tracker(files=[PHOTO])
     events = await action.run(dispatcher, tracker, {})
     assert [(d, desc, f.filename) for d, desc, f in backend.evidence] == [
@@ -244,7 +244,7 @@ async def test_a_photo_goes_to_the_only_dispute_in_progress() -> None:
 
 async def test_with_several_disputes_it_asks_which_then_attaches() -> None:
     backend = linked_backend(dispute("D-1"), dispute("D-2", "8999999999999999"))
-    action = ActionAttachEvidence(backend, backend, fetch)
+    action = ActionAttachEvidence(backend, fetch)
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, channel_tracker(files=[PHOTO]), {})
     assert responses(dispatcher) == ["utter_ask_evidence_dispute"]
@@ -259,6 +259,6 @@ async def test_with_several_disputes_it_asks_which_then_attaches() -> None:
 async def test_unlinked_chats_cannot_attach() -> None:
     backend = FakeChannelBackend()
     dispatcher = CollectingDispatcher()
-    action = ActionAttachEvidence(backend, backend, fetch)
+    action = ActionAttachEvidence(backend, fetch)
     await action.run(dispatcher, channel_tracker(files=[PHOTO]), {})
     assert responses(dispatcher) == ["utter_link_account_needed"]

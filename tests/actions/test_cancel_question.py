@@ -5,17 +5,11 @@ from __future__ import annotations
 
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import Credential, NewDispute
 from actions.support import ActionAnswerCancelQuestion
-from tests.actions.conftest import ORDER, TOKEN, make_tracker, responses
+from tests.actions.conftest import ORDER, make_tracker, open_one, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend
 
 QUESTION = "if i cancel the earbuds dispute can i open another one later?"
-
-
-def open_one(backend: InMemoryDisputeBackend) -> None:
-    request = NewDispute(ORDER, "damaged", "full_refund", None, False, "Broken on arrival.")
-    backend.open_dispute(Credential(TOKEN, "conversation-1"), request, idempotency_key="k1")
 
 
 async def test_about_a_dispute_in_progress_it_is_read_again_as_cancelling_it(

@@ -179,41 +179,36 @@ async def test_a_yes_after_an_offer_and_then_the_forms_question_answers_the_ques
     assert not hands_over(events)
 
 
-async def test_a_yes_long_after_an_offer_is_not_taken_as_its_answer(
-    dispatcher: CollectingDispatcher,
+GREETED = [
+    user_event("hello", intent="greet"),
+    {"event": "bot", "text": "Hi!"},
+    {"event": "action", "name": "action_listen"},
+]
+OPENED = [
+    user_event("yes", intent="affirm"),
+    {"event": "action", "name": "action_open_dispute"},
+    {"event": "bot", "text": "Done: dispute D-1 is open."},
+    {"event": "action", "name": "action_listen"},
+]
+YES_AGAIN = [
+    user_event("yes", intent="affirm"),
+    {"event": "action", "name": "action_handle_fallback"},
+    {"event": "action", "name": "action_listen"},
+]
+
+
+@pytest.mark.parametrize(
+    "history",
+    [[*offered_a_person(), *GREETED], OPENED, [*OPENED, *YES_AGAIN]],
+    ids=["long-after-an-offer", "after-the-dispute-was-opened", "again-after-it-was-opened"],
+)
+async def test_a_yes_to_nothing_asked_is_understood_and_not_taken_for_a_person(
+    history: list[dict[str, object]], dispatcher: CollectingDispatcher
 ) -> None:
-    greeted = [
-        user_event("hello", intent="greet"),
-        {"event": "bot", "text": "Hi!"},
-        {"event": "action", "name": "action_listen"},
-    ]
-    later = [*offered_a_person(), *greeted]
-    tracker = make_tracker(text="yes", intent="affirm", events=later)
+    tracker = make_tracker(text="yes", intent="affirm", events=history)
     events = await ActionHandleFallback().run(dispatcher, tracker, {})
     assert not hands_over(events)
     assert responses(dispatcher) == ["utter_anything_else"]  # a yes to nothing asked
-
-
-async def test_yes_again_after_the_dispute_was_opened_is_never_not_understood(
-    dispatcher: CollectingDispatcher,
-) -> None:
-    opened = [
-        user_event("yes", intent="affirm"),
-        {"event": "action", "name": "action_open_dispute"},
-        {"event": "bot", "text": "Done: dispute D-1 is open."},
-        {"event": "action", "name": "action_listen"},
-    ]
-    again = [
-        *opened,
-        user_event("yes", intent="affirm"),
-        {"event": "action", "name": "action_handle_fallback"},
-        {"event": "action", "name": "action_listen"},
-    ]
-    for events in (opened, again):
-        said = CollectingDispatcher()
-        tracker = make_tracker(text="yes", intent="affirm", events=events)
-        assert not hands_over(await ActionHandleFallback().run(said, tracker, {}))
-        assert responses(said) == ["utter_anything_else"]
 
 
 async def test_out_of_scope_says_what_the_bot_does(dispatcher: CollectingDispatcher) -> None:

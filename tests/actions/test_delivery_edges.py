@@ -12,13 +12,11 @@ import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import Credential, NewDispute, ProtectionWindow
+from actions.backend_client import NewDispute, ProtectionWindow
 from actions.delivery import ActionCheckDelivery, is_past
-from tests.actions.conftest import TOKEN, make_tracker
+from tests.actions.conftest import ALICE, ORDER, make_tracker
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
-ORDER = "8123456789012345"
-ALICE = Credential(TOKEN, "conversation-1")
 OPEN_BUTTON = [
     {
         "title": "Open a not-received dispute",
@@ -52,32 +50,55 @@ def test_the_action_is_called_check_delivery() -> None:
     assert ActionCheckDelivery(InMemoryDisputeBackend()).name() == "action_check_delivery"
 
 
-async def test_a_package_in_customs_names_the_order_and_ends_the_topic(
-    dispatcher: CollectingDispatcher,
+CLOSED = ProtectionWindow("2026-11-01T00:00:00+00:00", "2026-12-06T10:00:00+00:00", False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param(
+            {"shipping_status": "in_customs"},
+            {"response": "utter_package_in_customs", "order_id": ORDER},
+            id="in customs: names the order and ends the topic",
+        ),
+        pytest.param(
+            {"shipping_status": "in_transit", "tracking_number": None},
+            {"response": "utter_not_shipped_yet", "order_id": ORDER, "deadline": "20 Nov 2026"},
+            id="no tracking number: not shipped yet, with its deadline",
+        ),
+        pytest.param(
+            {"shipping_status": "in_transit", "window": CLOSED},
+            {
+                "response": "utter_protection_expired",
+                "order_id": ORDER,
+                "window_ends": "6 Dec 2026",
+            },
+            id="a closed protection window says when it ended",
+        ),
+        pytest.param(
+            {"shipping_status": "delivered"},
+            {"response": "utter_delivered_but_missing", "order_id": ORDER, "buttons": OPEN_BUTTON},
+            id="delivered but never got: the dispute button",
+        ),
+        pytest.param(
+            {"shipping_status": "in_transit", "shipping_deadline": "2099-01-01T00:00:00+00:00"},
+            {
+                "response": "utter_in_transit",
+                "order_id": ORDER,
+                "tracking": "LP00123456789CN",
+                "deadline": "1 Jan 2099",
+                "window_ends": "6 Dec 2026",
+                "buttons": OPEN_BUTTON,
+            },
+            id="on its way: tracking, deadline and window",
+        ),
+    ],
+)
+async def test_each_shipping_state_is_said_with_what_fills_it_and_the_topic_ends(
+    changes: dict[str, Any], message: dict[str, Any], dispatcher: CollectingDispatcher
 ) -> None:
-    events = await check(dispatcher, shipping_status="in_customs")
-    assert said(dispatcher) == [{"response": "utter_package_in_customs", "order_id": ORDER}]
-    assert events == ANSWERED
-
-
-async def test_an_order_with_no_tracking_number_is_not_shipped_yet_with_its_deadline(
-    dispatcher: CollectingDispatcher,
-) -> None:
-    events = await check(dispatcher, shipping_status="in_transit", tracking_number=None)
-    assert said(dispatcher) == [
-        {"response": "utter_not_shipped_yet", "order_id": ORDER, "deadline": "20 Nov 2026"}
-    ]
-    assert events == ANSWERED
-
-
-async def test_a_closed_protection_window_says_when_it_ended(
-    dispatcher: CollectingDispatcher,
-) -> None:
-    window = ProtectionWindow("2026-11-01T00:00:00+00:00", "2026-12-06T10:00:00+00:00", False)
-    events = await check(dispatcher, shipping_status="in_transit", window=window)
-    assert said(dispatcher) == [
-        {"response": "utter_protection_expired", "order_id": ORDER, "window_ends": "6 Dec 2026"}
-    ]
+    events = await check(dispatcher, **changes)
+    assert said(dispatcher) == [message]
     assert events == ANSWERED
 
 
@@ -100,35 +121,6 @@ async def test_a_dispute_already_open_on_the_order_is_named(
     events = await ActionCheckDelivery(backend).run(dispatcher, tracker, {})
     assert said(dispatcher) == [
         {"response": "utter_dispute_already_open", "order_id": ORDER, "dispute_id": dispute}
-    ]
-    assert events == ANSWERED
-
-
-async def test_a_delivered_package_the_buyer_never_got_offers_the_dispute_button(
-    dispatcher: CollectingDispatcher,
-) -> None:
-    events = await check(dispatcher, shipping_status="delivered")
-    assert said(dispatcher) == [
-        {"response": "utter_delivered_but_missing", "order_id": ORDER, "buttons": OPEN_BUTTON}
-    ]
-    assert events == ANSWERED
-
-
-async def test_a_package_on_its_way_gives_tracking_deadline_and_window(
-    dispatcher: CollectingDispatcher,
-) -> None:
-    events = await check(
-        dispatcher, shipping_status="in_transit", shipping_deadline="2099-01-01T00:00:00+00:00"
-    )
-    assert said(dispatcher) == [
-        {
-            "response": "utter_in_transit",
-            "order_id": ORDER,
-            "tracking": "LP00123456789CN",
-            "deadline": "1 Jan 2099",
-            "window_ends": "6 Dec 2026",
-            "buttons": OPEN_BUTTON,
-        }
     ]
     assert events == ANSWERED
 

@@ -17,7 +17,6 @@ from actions.backend_client import (
     Credential,
     HandoffTicket,
     LinkAttempt,
-    NewDispute,
     Refused,
 )
 from actions.common import BackendAction
@@ -40,15 +39,9 @@ from actions.open_dispute import (
 )
 from actions.orders import ActionListOrders
 from actions.support import ActionHandleFallback, ActionRefundProblem, ActionStopForm
-from tests.actions.conftest import ALICE, ORDER, PHOTO, make_tracker, responses
+from tests.actions.conftest import CHANGE, ORDER, PHOTO, make_tracker, open_one, responses
 from tests.actions.fake_backend import InMemoryChannelBackend, InMemoryDisputeBackend, make_order
 from tests.actions.test_accounts import FakeChannelBackend, channel_tracker, validate_code
-
-
-def open_one(backend: InMemoryDisputeBackend) -> str:
-    request = NewDispute(ORDER, "damaged", "full_refund", None, False, "Broken on arrival.")
-    return backend.open_dispute(ALICE, request, idempotency_key="k1").id
-
 
 # --- every backend action, every failure ------------------------------------------------------
 
@@ -131,7 +124,7 @@ async def test_every_backend_failure_gets_its_answer(
 ) -> None:
     backend, dispatcher = Failing(error), CollectingDispatcher()
     if action is ActionAttachEvidence:
-        instance = ActionAttachEvidence(backend, backend, lambda a: pytest.fail("fetched"))
+        instance = ActionAttachEvidence(backend, lambda a: pytest.fail("fetched"))
     else:
         instance = action(backend)
     events = await instance.run(dispatcher, tracker_for(action, ACTIONS[action]), {})
@@ -179,12 +172,7 @@ async def test_the_change_question_names_the_amount_and_the_return(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     open_one(backend)
-    slots = {
-        "order_id": ORDER,
-        "requested_outcome": "partial_refund",
-        "refund_amount": "12.5",
-        "with_return": True,
-    }
+    slots = {**CHANGE, "refund_amount": "12.5", "with_return": True, "change_confirmed": None}
     await ActionAskChangeConfirmed(backend).run(dispatcher, make_tracker(slots), {})
     assert responses(dispatcher) == ["utter_ask_change_confirmed"]
     message = dispatcher.messages[0]
@@ -216,7 +204,7 @@ async def test_which_dispute_offers_only_orders_with_one_in_progress(
 async def test_the_status_of_one_order_named(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
-    dispute_id = open_one(backend)
+    dispute_id = open_one(backend).id
     tracker = make_tracker({"order_id": ORDER}, entities=[{"entity": "order_id", "value": ORDER}])
     events = await ActionCheckDisputeStatus(backend).run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_dispute_status"]
@@ -227,7 +215,7 @@ async def test_the_status_of_one_order_named(
 async def test_a_refund_problem_lists_the_disputes_that_ended_with_a_refund(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
-    dispute_id = open_one(backend)
+    dispute_id = open_one(backend).id
     backend.settle("alice", dispute_id)
     events = await ActionRefundProblem(backend).run(dispatcher, make_tracker(), {})
     assert responses(dispatcher) == ["utter_refund_problem_found", "utter_refund_problem_evidence"]
@@ -263,7 +251,7 @@ async def test_a_parcel_past_its_promised_date_is_called_late(
 async def test_a_package_with_a_dispute_in_progress_says_there_is_one(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
-    dispute_id = open_one(backend)
+    dispute_id = open_one(backend).id
     await ActionCheckDelivery(backend).run(dispatcher, make_tracker({"order_id": ORDER}), {})
     assert responses(dispatcher) == ["utter_dispute_already_open"]
     assert dispatcher.messages[0]["dispute_id"] == dispute_id
@@ -274,45 +262,31 @@ async def test_a_package_with_a_dispute_in_progress_says_there_is_one(
 FORM = {"active_loop": "dispute_form"}
 
 
-def test_an_order_number_that_is_not_one(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+@pytest.mark.parametrize(
+    ("slot", "value", "tracker", "response"),
+    [
+        ("order_id", "12", {"requested_slot": "order_id"}, "utter_order_id_invalid"),
+        (
+            "dispute_reason",  # none of the reasons
+            "hmm well",
+            {"slots": {"order_id": ORDER}, "text": "hmm well"},
+            "utter_reason_not_understood",
+        ),
+        ("requested_outcome", "banana", {"text": "banana"}, "utter_outcome_not_understood"),
+        ("dispute_description", "bad", {}, "utter_description_too_short"),  # too short to help
+    ],
+)
+def test_an_answer_the_form_does_not_understand_is_asked_again_with_the_reason(
+    slot: str,
+    value: str,
+    tracker: dict[str, Any],
+    response: str,
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
 ) -> None:
-    tracker = make_tracker(**FORM, requested_slot="order_id")
-    assert ValidateDisputeForm(backend).validate_order_id("12", dispatcher, tracker, {}) == {
-        "order_id": None
-    }
-    assert responses(dispatcher) == ["utter_order_id_invalid"]
-
-
-def test_a_reason_that_is_none_of_the_reasons(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
-) -> None:
-    tracker = make_tracker({"order_id": ORDER}, text="hmm well", **FORM)
-    form = ValidateDisputeForm(backend)
-    assert form.validate_dispute_reason("hmm well", dispatcher, tracker, {}) == {
-        "dispute_reason": None
-    }
-    assert responses(dispatcher) == ["utter_reason_not_understood"]
-
-
-def test_an_outcome_that_is_no_outcome(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
-) -> None:
-    tracker = make_tracker(text="banana", **FORM)
-    form = ValidateDisputeForm(backend)
-    assert form.validate_requested_outcome("banana", dispatcher, tracker, {}) == {
-        "requested_outcome": None
-    }
-    assert responses(dispatcher) == ["utter_outcome_not_understood"]
-
-
-def test_a_description_too_short_to_help(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
-) -> None:
-    form = ValidateDisputeForm(backend)
-    result = form.validate_dispute_description("bad", dispatcher, make_tracker(**FORM), {})
-    assert result == {"dispute_description": None}
-    assert responses(dispatcher) == ["utter_description_too_short"]
+    validate = getattr(ValidateDisputeForm(backend), f"validate_{slot}")
+    assert validate(value, dispatcher, make_tracker(**tracker, **FORM), {}) == {slot: None}
+    assert responses(dispatcher) == [response]
 
 
 def test_not_received_while_still_in_transit_may_be_disputed_with_the_deadline(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -38,7 +38,7 @@ class Files(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
+def servers(settings_env: Callable[..., None]) -> Iterator[tuple[str, str]]:
     """The platform's (fake) Graph API host, and an internal host it must never reach."""
     started = []
     for _ in range(2):
@@ -46,7 +46,7 @@ def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, str]]:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         started.append(server)
     graph, internal = (f"http://127.0.0.1:{s.server_address[1]}" for s in started)
-    monkeypatch.setenv("FACEBOOK_API_URL", graph)
+    settings_env(FACEBOOK_API_URL=graph)
     Files.hits = []
     yield graph, internal
     for server in started:

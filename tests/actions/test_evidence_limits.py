@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -65,13 +65,11 @@ class Platform(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def platform(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def platform(settings_env: Callable[..., None]) -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Platform)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("TELEGRAM_API_URL", url)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:test")
-    monkeypatch.setenv("FACEBOOK_API_URL", url)
+    settings_env(TELEGRAM_API_URL=url, TELEGRAM_BOT_TOKEN="123:test", FACEBOOK_API_URL=url)
     Platform.served = []
     yield url
     server.shutdown()
@@ -105,7 +103,7 @@ def linked_backend(channel: str) -> InMemoryChannelBackend:
 async def send(channel: str, url: str, size: int, announced: bool) -> tuple[Any, Any]:
     Platform.size, Platform.announced = size, announced
     backend, dispatcher = linked_backend(channel), CollectingDispatcher()
-    action = ActionAttachEvidence(backend, backend)  # the real fetcher
+    action = ActionAttachEvidence(backend)  # the real fetcher
     tracker = channel_tracker(channel=channel, files=[attachment(channel, url)])
     await action.run(dispatcher, tracker, {})
     return backend, dispatcher

@@ -17,6 +17,7 @@ from actions.forms import (
 )
 from actions.manage_dispute import ValidateDisputeCancelForm, ValidateDisputeChangeForm
 from actions.open_dispute import ValidateDisputeForm
+from tests.actions.conftest import DISPUTE_FORM_QUESTIONS
 
 FORMS = yaml.safe_load(DOMAIN_FILE.read_text(encoding="utf-8"))["forms"]
 
@@ -27,19 +28,13 @@ def test_a_forms_slots_are_its_questions_in_domain_order_then_blocked(form: str)
 
 
 def test_stop_forgets_every_dispute_forms_slot_once() -> None:
-    assert FORM_SLOTS == (
-        "order_id",
-        "dispute_reason",
-        "requested_outcome",
-        "refund_amount",
-        "with_return",
-        "dispute_description",
-        "dispute_confirmed",
+    assert (
+        *DISPUTE_FORM_QUESTIONS,
         "change_confirmed",
         "cancel_confirmed",
         "dispute_blocked",
         "delivery_topic",
-    )
+    ) == FORM_SLOTS
 
 
 @pytest.mark.parametrize(

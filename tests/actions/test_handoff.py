@@ -39,6 +39,13 @@ def texts(dispatcher: CollectingDispatcher) -> list[dict[str, Any]]:
     return [m for m in dispatcher.messages if m.get("response")]
 
 
+async def waiting_for_a_person() -> InMemoryDisputeBackend:
+    """A backend where the conversation has asked for a person and waits in the queue."""
+    backend = InMemoryDisputeBackend()
+    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    return backend
+
+
 async def test_request_opens_a_ticket_tells_the_position_and_pauses(
     dispatcher: CollectingDispatcher,
 ) -> None:
@@ -81,8 +88,7 @@ async def test_nobody_online_says_when_to_expect_an_answer(
 
 
 async def test_asking_again_while_waiting(dispatcher: CollectingDispatcher) -> None:
-    backend = InMemoryDisputeBackend()
-    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    backend = await waiting_for_a_person()
     await ActionRequestHandoff(backend).run(dispatcher, make_tracker(), DOMAIN)
     assert responses(dispatcher) == ["utter_handoff_already_waiting"]
     assert dispatcher.messages[0]["position"] == 1
@@ -141,8 +147,7 @@ async def test_session_start_carries_no_slots_when_the_domain_says_so(
 
 
 async def test_an_expired_session_keeps_the_handoff(dispatcher: CollectingDispatcher) -> None:
-    backend = InMemoryDisputeBackend()
-    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    backend = await waiting_for_a_person()
     tracker = with_history({"order_id": "8123456789012345"})
     events = await ActionSessionStart(backend).run(dispatcher, tracker, DOMAIN)
     assert events == [
@@ -171,8 +176,7 @@ async def test_restart_without_a_handoff_restarts(dispatcher: CollectingDispatch
 async def test_restart_during_a_handoff_stays_with_the_person(
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend = InMemoryDisputeBackend()
-    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    backend = await waiting_for_a_person()
     events = await ActionRestart(backend).run(dispatcher, make_tracker(), DOMAIN)
     assert events == [Restarted(), ConversationPaused(), ActionExecuted("action_listen")]
     assert responses(dispatcher) == ["utter_handoff_already_waiting"]
@@ -190,8 +194,7 @@ def paused_tracker() -> Tracker:
 async def test_never_mind_while_waiting_leaves_the_queue_and_the_bot_is_back(
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend = InMemoryDisputeBackend()
-    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    backend = await waiting_for_a_person()
     events = await ActionStop(backend).run(dispatcher, paused_tracker(), DOMAIN)
     assert events == [ConversationResumed()]
     assert responses(dispatcher) == ["utter_handoff_withdrawn"]
@@ -201,8 +204,7 @@ async def test_never_mind_while_waiting_leaves_the_queue_and_the_bot_is_back(
 async def test_never_mind_once_a_person_joined_is_left_to_them(
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend = InMemoryDisputeBackend()
-    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    backend = await waiting_for_a_person()
     sender = make_tracker().sender_id
     backend.handoffs[sender] = replace(backend.handoffs[sender], state="assigned")
     events = await ActionStop(backend).run(dispatcher, paused_tracker(), DOMAIN)
@@ -213,8 +215,7 @@ async def test_never_mind_once_a_person_joined_is_left_to_them(
 async def test_never_mind_with_the_backend_down_says_a_person_still_comes(
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend = InMemoryDisputeBackend()
-    await ActionRequestHandoff(backend).run(CollectingDispatcher(), make_tracker(), DOMAIN)
+    backend = await waiting_for_a_person()
     backend.down = True
     events = await ActionStop(backend).run(dispatcher, paused_tracker(), DOMAIN)
     assert events == [] and responses(dispatcher) == ["utter_handoff_withdraw_failed"]

@@ -17,21 +17,14 @@ from actions.manage_dispute import (
     ValidateDisputeCancelForm,
     ValidateDisputeChangeForm,
 )
-from tests.actions.conftest import ORDER, TOKEN, make_tracker, responses
+from tests.actions.conftest import CHANGE, ORDER, TOKEN, make_tracker, open_one, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
-
-
-def open_one(backend: InMemoryDisputeBackend) -> str:
-    request = NewDispute(ORDER, "damaged", "full_refund", None, False, "Broken on arrival.")
-    return backend.open_dispute(
-        Credential(TOKEN, "conversation-1"), request, idempotency_key="k1"
-    ).id
 
 
 async def test_the_status_of_the_only_dispute_says_where_the_seller_stands(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
-    dispute_id = open_one(backend)
+    dispute_id = open_one(backend).id
     await ActionCheckDisputeStatus(backend).run(dispatcher, make_tracker(), {})
     assert responses(dispatcher) == ["utter_dispute_status"]
     details = dispatcher.messages[0]["details"]
@@ -42,7 +35,7 @@ async def test_the_status_of_the_only_dispute_says_where_the_seller_stands(
 async def test_the_status_of_several_disputes_lists_them_and_a_review(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
-    first = open_one(backend)
+    first = open_one(backend).id
     backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
     second = backend.open_dispute(
         Credential(TOKEN, "conversation-1"),
@@ -89,14 +82,7 @@ async def test_changing_the_proposal_sends_the_new_amount_with_the_version(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     open_one(backend)
-    slots = {
-        "order_id": ORDER,
-        "requested_outcome": "partial_refund",
-        "refund_amount": "10.00",
-        "with_return": False,
-        "change_confirmed": True,
-    }
-    events = await ActionModifyDispute(backend).run(dispatcher, make_tracker(slots), {})
+    events = await ActionModifyDispute(backend).run(dispatcher, make_tracker(CHANGE), {})
     assert responses(dispatcher) == ["utter_dispute_modified"]
     dispute = backend.disputes_by_buyer["alice"][0]
     assert dispute.refund_amount == Decimal("10.00") and dispute.version == 2
@@ -125,7 +111,7 @@ async def test_evidence_names_the_disputes_in_progress(
 ) -> None:
     await ActionExplainEvidence(backend).run(dispatcher, make_tracker(), {})
     assert responses(dispatcher) == ["utter_evidence_no_dispute"]
-    dispute_id = open_one(backend)
+    dispute_id = open_one(backend).id
     again = CollectingDispatcher()
     await ActionExplainEvidence(backend).run(again, make_tracker(), {})
     assert responses(again) == ["utter_evidence_how"]

@@ -18,7 +18,13 @@ from actions.open_dispute import (
     ActionOpenDispute,
     ValidateDisputeForm,
 )
-from tests.actions.conftest import ORDER, make_tracker, responses, user_event
+from tests.actions.conftest import (
+    DISPUTE_FORM_QUESTIONS,
+    ORDER,
+    make_tracker,
+    responses,
+    user_event,
+)
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
 FORM = {"active_loop": "dispute_form"}
@@ -319,18 +325,7 @@ async def test_full_refund_skips_the_amount_and_not_received_skips_the_return(
 ) -> None:
     tracker = make_tracker({"requested_outcome": "full_refund", "dispute_reason": "not_received"})
     slots = await ValidateDisputeForm(backend).required_slots(
-        [
-            "order_id",
-            "dispute_reason",
-            "requested_outcome",
-            "refund_amount",
-            "with_return",
-            "dispute_description",
-            "dispute_confirmed",
-        ],
-        dispatcher,
-        tracker,
-        {},
+        list(DISPUTE_FORM_QUESTIONS), dispatcher, tracker, {}
     )
     assert slots == [
         "order_id",
@@ -584,21 +579,7 @@ async def test_the_summary_shows_the_buyers_words_and_the_return_as_it_is(
     assert message["description"] == "x" * 197 + "..."
 
 
-DISPUTE_DOMAIN = {
-    "forms": {
-        "dispute_form": {
-            "required_slots": [
-                "order_id",
-                "dispute_reason",
-                "requested_outcome",
-                "refund_amount",
-                "with_return",
-                "dispute_description",
-                "dispute_confirmed",
-            ]
-        }
-    }
-}
+DISPUTE_DOMAIN = {"forms": {"dispute_form": {"required_slots": list(DISPUTE_FORM_QUESTIONS)}}}
 
 
 @pytest.mark.parametrize("typed", ["0", "-5 euros", "minus 3"])

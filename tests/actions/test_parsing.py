@@ -3,7 +3,9 @@ their near misses."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -29,9 +31,9 @@ from tests.actions.fake_backend import make_order
 FULLWIDTH = "".join(chr(0xFF10 + int(d)) for d in "8123456789012345")
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
+# Each reader of free text, with real phrasings and their near misses: the value it reads.
+VALUES: dict[Callable[[Any], object], list[tuple[object, object]]] = {
+    parse_amount: [
         ("12.5", Decimal("12.50")),
         ("$12", Decimal("12.00")),
         ("12,50", Decimal("12.50")),
@@ -48,14 +50,7 @@ FULLWIDTH = "".join(chr(0xFF10 + int(d)) for d in "8123456789012345")
         ("0", Decimal("0.00")),
         ("well 25-ish", Decimal("25.00")),
     ],
-)
-def test_parse_amount(value: object, expected: Decimal | None) -> None:
-    assert parse_amount(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
+    normalise_order_id: [
         ("8123 4567 8901 2345", "8123456789012345"),
         ("#8123456789012345", "8123456789012345"),
         ("812345", None),
@@ -64,14 +59,7 @@ def test_parse_amount(value: object, expected: Decimal | None) -> None:
         ("8" * 38, None),
         (None, None),
     ],
-)
-def test_normalise_order_id(value: object, expected: str | None) -> None:
-    assert normalise_order_id(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "reason"),
-    [
+    reason_from_text: [
         ("it arrived cracked", "damaged"),
         ("this is a fake", "counterfeit"),
         ("theyre fake. the logo on the box is misspelled", "counterfeit"),
@@ -91,14 +79,7 @@ def test_normalise_order_id(value: object, expected: str | None) -> None:
         ("hmm", None),
         ("my partner said so", None),
     ],
-)
-def test_reason_from_free_text(text: str, reason: str | None) -> None:
-    assert reason_from_text(text) == reason
-
-
-@pytest.mark.parametrize(
-    ("text", "outcome"),
-    [
+    outcome_from_text: [
         ("partial", "partial_refund"),
         ("a partial refund please", "partial_refund"),
         ("half of it back", "partial_refund"),
@@ -113,14 +94,21 @@ def test_reason_from_free_text(text: str, reason: str | None) -> None:
         ("i'll keep it", None),
         ("hmm", None),
     ],
-)
-def test_outcome_from_free_text(text: str, outcome: str | None) -> None:
-    assert outcome_from_text(text) == outcome
+    amount_stated: [
+        ("actually make it 20 euros", Decimal("20.00")),
+        ("wait, 12 not 15", Decimal("12.00")),
+        ("not 15 but 12", Decimal("12.00")),
+        ("12 instead of 15", Decimal("12.00")),
+        ("between 5 and 8", None),
+        ("make it -5", Decimal("-5.00")),
+        ("no amount here", None),
+    ],
+}
 
-
-@pytest.mark.parametrize(
-    ("text", "returns_item"),
-    [
+# The readers that answer yes (True), no (False) or, for some, cannot tell (None): compared
+# with `is`, so that an answer of 1 or 0 is not taken for a yes or a no.
+YES_OR_NO: dict[Callable[[str], bool | None], list[tuple[str, bool | None]]] = {
+    return_choice_from_text: [
         ("yes, i'll return them", True),
         ("I can send it back", True),
         ("ok, shipping it back", True),
@@ -140,22 +128,85 @@ def test_outcome_from_free_text(text: str, outcome: str | None) -> None:
         ("the right earbud keeps buzzing", None),
         ("keeping them is fine", False),
     ],
-)
-def test_return_choice_from_free_text(text: str, returns_item: bool | None) -> None:
-    assert return_choice_from_text(text) is returns_item
-
-
-@pytest.mark.parametrize(
-    ("text", "asks"),
-    [
+    asks_for_money: [
         ("a partial refund of 10 euros", True),
         ("i want 20 back", True),
         ("i paid 9.99 euros and it broke", False),
         ("my sister got 3 euros", False),
     ],
-)
-def test_asks_for_money(text: str, asks: bool) -> None:
-    assert asks_for_money(text) is asks
+    names_another_order: [
+        ("no, the other order", True),
+        ("wrong order", True),
+        ("the wrong item was sent", False),
+    ],
+    is_correction: [
+        ("actually make it 20 euros", True),
+        ("wait, 12 not 15", True),
+        ("oh sorry i meant partial, not full", True),
+        ("no wait, i want to keep them", True),
+        ("i changed my mind, full refund", True),
+        ("the earbuds crackle", False),
+        ("yes open it", False),
+        ("15", False),
+    ],
+    is_stalling: [
+        ("hold on, let me check", True),
+        ("hang on", True),
+        ("wait a sec please", True),
+        ("let me check the box first", True),
+        ("hmm let me think", True),
+        ("brb", True),
+        ("hold on, the screen flickers too", False),
+        ("wait, the case is cracked", False),
+        ("i need to check something, the lamp is broken", False),
+        ("the left bud is dead", False),
+    ],
+    only_confirms: [
+        ("yes that's right, open it", True),
+        ("ok go ahead and open it", True),
+        ("yep open it please", True),
+        ("correct", True),
+        ("yes it is broken", False),
+        ("yes the case is cracked", False),
+        ("right earbud dead", False),
+        ("ok so the hinge snapped", False),
+    ],
+    asks_for_contact_details: [
+        ("whats the phone number of customer service", True),
+        ("do you have an email address?", True),
+        ("can i message you on twitter", True),
+        ("what number do i call", True),
+        ("i want a person to call me back", True),
+        ("i want to talk to a person", False),
+        ("agent please", False),
+        ("my phone case never arrived", False),  # a product, not a phone line
+        ("the seller's phone number", True),
+        ("can i phone the marketplace", True),
+        ("the phone holder is broken", False),
+    ],
+}
+
+
+def cases_of(table: dict[Any, list[tuple[Any, Any]]]) -> list[Any]:
+    return [
+        pytest.param(reader, text, expected, id=f"{reader.__name__}: {text}")
+        for reader, cases in table.items()
+        for text, expected in cases
+    ]
+
+
+@pytest.mark.parametrize(("reader", "text", "expected"), cases_of(VALUES))
+def test_a_value_is_read_from_what_buyers_type(
+    reader: Callable[[Any], object], text: object, expected: object
+) -> None:
+    assert reader(text) == expected
+
+
+@pytest.mark.parametrize(("reader", "text", "expected"), cases_of(YES_OR_NO))
+def test_a_yes_or_no_is_read_from_what_buyers_type(
+    reader: Callable[[str], bool | None], text: str, expected: bool | None
+) -> None:
+    assert reader(text) is expected
 
 
 ORDERS = [
@@ -198,100 +249,3 @@ def test_orders_named(text: str, named: list[str]) -> None:
 )
 def test_one_order_named_alone(text: str, order_id: str | None) -> None:
     assert order_named_alone(ORDERS, text) == order_id
-
-
-@pytest.mark.parametrize(
-    ("text", "another"),
-    [("no, the other order", True), ("wrong order", True), ("the wrong item was sent", False)],
-)
-def test_names_another_order(text: str, another: bool) -> None:
-    assert names_another_order(text) is another
-
-
-@pytest.mark.parametrize(
-    ("text", "correction"),
-    [
-        ("actually make it 20 euros", True),
-        ("wait, 12 not 15", True),
-        ("oh sorry i meant partial, not full", True),
-        ("no wait, i want to keep them", True),
-        ("i changed my mind, full refund", True),
-        ("the earbuds crackle", False),
-        ("yes open it", False),
-        ("15", False),
-    ],
-)
-def test_is_correction(text: str, correction: bool) -> None:
-    assert is_correction(text) is correction
-
-
-@pytest.mark.parametrize(
-    ("text", "amount"),
-    [
-        ("actually make it 20 euros", Decimal("20.00")),
-        ("wait, 12 not 15", Decimal("12.00")),
-        ("not 15 but 12", Decimal("12.00")),
-        ("12 instead of 15", Decimal("12.00")),
-        ("between 5 and 8", None),
-        ("make it -5", Decimal("-5.00")),
-        ("no amount here", None),
-    ],
-)
-def test_amount_stated(text: str, amount: Decimal | None) -> None:
-    assert amount_stated(text) == amount
-
-
-@pytest.mark.parametrize(
-    ("text", "stalling"),
-    [
-        ("hold on, let me check", True),
-        ("hang on", True),
-        ("wait a sec please", True),
-        ("let me check the box first", True),
-        ("hmm let me think", True),
-        ("brb", True),
-        ("hold on, the screen flickers too", False),
-        ("wait, the case is cracked", False),
-        ("i need to check something, the lamp is broken", False),
-        ("the left bud is dead", False),
-    ],
-)
-def test_is_stalling(text: str, stalling: bool) -> None:
-    assert is_stalling(text) is stalling
-
-
-@pytest.mark.parametrize(
-    ("text", "confirms"),
-    [
-        ("yes that's right, open it", True),
-        ("ok go ahead and open it", True),
-        ("yep open it please", True),
-        ("correct", True),
-        ("yes it is broken", False),
-        ("yes the case is cracked", False),
-        ("right earbud dead", False),
-        ("ok so the hinge snapped", False),
-    ],
-)
-def test_only_confirms(text: str, confirms: bool) -> None:
-    assert only_confirms(text) is confirms
-
-
-@pytest.mark.parametrize(
-    ("text", "asks"),
-    [
-        ("whats the phone number of customer service", True),
-        ("do you have an email address?", True),
-        ("can i message you on twitter", True),
-        ("what number do i call", True),
-        ("i want a person to call me back", True),
-        ("i want to talk to a person", False),
-        ("agent please", False),
-        ("my phone case never arrived", False),  # a product, not a phone line
-        ("the seller's phone number", True),
-        ("can i phone the marketplace", True),
-        ("the phone holder is broken", False),
-    ],
-)
-def test_asks_for_contact_details(text: str, asks: bool) -> None:
-    assert asks_for_contact_details(text) is asks

@@ -29,14 +29,9 @@ from actions.manage_dispute import (
     ValidateDisputeChangeForm,
 )
 from actions.open_dispute import ActionOpenDispute, ValidateDisputeForm
-from tests.actions.conftest import ALICE, ORDER, PHOTO, make_tracker, responses
+from tests.actions.conftest import ALICE, CHANGE, ORDER, PHOTO, make_tracker, open_one, responses
 from tests.actions.fake_backend import InMemoryChannelBackend, InMemoryDisputeBackend, make_order
 from tests.actions.test_accounts import LINKED, channel_tracker
-
-
-def open_one(backend: InMemoryDisputeBackend, order_id: str = ORDER) -> Dispute:
-    request = NewDispute(order_id, "damaged", "full_refund", None, False, "Broken on arrival.")
-    return backend.open_dispute(ALICE, request, idempotency_key=f"open-{order_id}")
 
 
 class ChangedMeanwhile(InMemoryChannelBackend):
@@ -75,38 +70,30 @@ def race(meanwhile: Callable[[InMemoryDisputeBackend, Dispute], object]) -> Chan
     return backend
 
 
-CHANGE = {
-    "order_id": ORDER,
-    "requested_outcome": "partial_refund",
-    "refund_amount": "10.00",
-    "with_return": False,
-    "change_confirmed": True,
-}
 CANCEL = {"order_id": ORDER, "cancel_confirmed": True}
 
 
 # --- changed meanwhile: a 409 or 412 is a conflict, never a success or a plain refusal ------
 
 
+# Each submission: the backend call it makes, the action, the form's answers.
+SUBMISSIONS = {
+    "change": ("modify_proposal", ActionModifyDispute, CHANGE),
+    "cancel": ("cancel_dispute", ActionCancelDispute, CANCEL),
+}
+
+
 @pytest.mark.parametrize("meanwhile", [seller_counters, buyer_cancels_elsewhere])
-async def test_a_change_that_lost_a_race_says_so(
-    meanwhile: Callable[[InMemoryDisputeBackend, Dispute], object],
+@pytest.mark.parametrize("submission", list(SUBMISSIONS))
+async def test_a_change_or_cancel_that_lost_a_race_says_so_and_is_not_done(
+    submission: str, meanwhile: Callable[[InMemoryDisputeBackend, Dispute], object]
 ) -> None:
+    _, action, slots = SUBMISSIONS[submission]
     backend, dispatcher = race(meanwhile), CollectingDispatcher()
-    events = await ActionModifyDispute(backend).run(dispatcher, make_tracker(CHANGE), {})
+    events = await action(backend).run(dispatcher, make_tracker(slots), {})
     assert responses(dispatcher) == ["utter_dispute_changed_meanwhile"]
     assert backend.disputes_by_buyer["alice"][0].refund_amount == Decimal("40.00")
-    assert SlotSet("change_confirmed", None) in events
-
-
-@pytest.mark.parametrize("meanwhile", [seller_counters, buyer_cancels_elsewhere])
-async def test_a_cancel_that_lost_a_race_is_not_reported_as_cancelled(
-    meanwhile: Callable[[InMemoryDisputeBackend, Dispute], object],
-) -> None:
-    backend, dispatcher = race(meanwhile), CollectingDispatcher()
-    events = await ActionCancelDispute(backend).run(dispatcher, make_tracker(CANCEL), {})
-    assert responses(dispatcher) == ["utter_dispute_changed_meanwhile"]
-    assert SlotSet("cancel_confirmed", None) in events
+    assert SlotSet(f"{submission}_confirmed", None) in events
 
 
 def refusing(
@@ -127,25 +114,17 @@ KEY_REUSED = Refused(
 )
 
 
-async def test_a_refused_cancel_says_why_and_never_that_it_is_cancelled(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+@pytest.mark.parametrize("submission", list(SUBMISSIONS))
+async def test_a_refused_change_or_cancel_says_why_and_never_that_it_is_done(
+    submission: str, backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
+    method, action, slots = SUBMISSIONS[submission]
     open_one(backend)
-    refusing(backend, "cancel_dispute", KEY_REUSED)
-    await ActionCancelDispute(backend).run(dispatcher, make_tracker(CANCEL), {})
+    refusing(backend, method, KEY_REUSED)
+    await action(backend).run(dispatcher, make_tracker(slots), {})
     assert responses(dispatcher) == ["utter_dispute_refused"]
     assert dispatcher.messages[0]["reason"] == KEY_REUSED.detail
     assert backend.disputes_by_buyer["alice"][0].in_progress
-
-
-async def test_a_refused_change_says_why(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
-) -> None:
-    open_one(backend)
-    refusing(backend, "modify_proposal", KEY_REUSED)
-    await ActionModifyDispute(backend).run(dispatcher, make_tracker(CHANGE), {})
-    assert responses(dispatcher) == ["utter_dispute_refused"]
-    assert dispatcher.messages[0]["reason"] == KEY_REUSED.detail
 
 
 async def test_a_conflict_at_submission_is_not_a_success(
@@ -154,10 +133,7 @@ async def test_a_conflict_at_submission_is_not_a_success(
     """412 and 409 answers read as 'changed meanwhile' (the client's Conflict), for a change
     and for a cancel alike, whatever the slug."""
     open_one(backend)
-    for method, action, slots in (
-        ("modify_proposal", ActionModifyDispute, CHANGE),
-        ("cancel_dispute", ActionCancelDispute, CANCEL),
-    ):
+    for method, action, slots in SUBMISSIONS.values():
         for status, slug in ((412, "version-conflict"), (409, "transition-not-allowed")):
             said = CollectingDispatcher()
             refusing(backend, method, Conflict(slug, problem=slug, status=status, detail=slug))
@@ -311,7 +287,7 @@ async def test_a_refused_file_is_not_added(why: str) -> None:
             Conflict("ended", problem="transition-not-allowed", status=409, detail="ended"),
         )
     dispatcher = CollectingDispatcher()
-    action = ActionAttachEvidence(backend, backend, fetched(content))
+    action = ActionAttachEvidence(backend, fetched(content))
     await action.run(dispatcher, channel_tracker(files=[PHOTO]), {})
     assert responses(dispatcher) == ["utter_evidence_not_added"]
     assert dispatcher.messages[0]["dispute_id"] == dispute_id
@@ -323,7 +299,7 @@ async def test_of_two_files_only_the_one_accepted_is_counted() -> None:
     backend.max_evidence_files = 1
     dispatcher = CollectingDispatcher()
     files = [PHOTO, {**PHOTO, "file_id": "F2"}]
-    await ActionAttachEvidence(backend, backend, fetched(JPEG)).run(
+    await ActionAttachEvidence(backend, fetched(JPEG)).run(
         dispatcher, channel_tracker(files=files), {}
     )
     assert responses(dispatcher) == ["utter_evidence_added"]
@@ -338,16 +314,14 @@ async def test_a_file_that_cannot_be_fetched_is_not_added() -> None:
         raise OSError("connection reset")
 
     dispatcher = CollectingDispatcher()
-    await ActionAttachEvidence(backend, backend, broken).run(
-        dispatcher, channel_tracker(files=[PHOTO]), {}
-    )
+    await ActionAttachEvidence(backend, broken).run(dispatcher, channel_tracker(files=[PHOTO]), {})
     assert responses(dispatcher) == ["utter_evidence_not_added"]
 
 
 async def test_a_message_without_a_file_asks_for_one() -> None:
     backend = evidence_backend()
     dispatcher = CollectingDispatcher()
-    await ActionAttachEvidence(backend, backend, fetched(JPEG)).run(
+    await ActionAttachEvidence(backend, fetched(JPEG)).run(
         dispatcher, channel_tracker(files=[]), {}
     )
     assert responses(dispatcher) == ["utter_evidence_send_a_file"]
@@ -358,7 +332,7 @@ async def test_no_dispute_in_progress_means_nowhere_to_add_the_file() -> None:
     dispute = backend.disputes_by_buyer["alice"][0]
     backend.settle("alice", dispute.id)
     dispatcher = CollectingDispatcher()
-    events = await ActionAttachEvidence(backend, backend, fetched(JPEG)).run(
+    events = await ActionAttachEvidence(backend, fetched(JPEG)).run(
         dispatcher, channel_tracker(files=[PHOTO]), {}
     )
     assert responses(dispatcher) == ["utter_evidence_no_dispute"]

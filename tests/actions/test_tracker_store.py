@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +18,12 @@ from rasa.shared.core.events import (
     ActionExecuted,
     BotUttered,
     Event,
-    SessionStarted,
     SlotSet,
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from extensions.testing import scratch_database, session_start
 from extensions.tracker_store import CachedSQLTrackerStore
 
 DOMAIN = Domain.from_dict(
@@ -40,14 +40,6 @@ def turn(text: str, order_id: str | None = None) -> list[Event]:
     if order_id:
         events.insert(1, SlotSet("order_id", order_id))
     return events
-
-
-def session_start() -> list[Event]:
-    return [
-        ActionExecuted("action_session_start"),
-        SessionStarted(),
-        ActionExecuted("action_listen"),
-    ]
 
 
 def dumped(tracker: DialogueStateTracker | None) -> list[dict]:
@@ -71,27 +63,12 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any
     if request.param == "sqlite":
         yield {"dialect": "sqlite", "db": str(tmp_path / "tracker.db")}
         return
-    name = f"tracker_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as error:
-        pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {error}", pytrace=False)
-    url = sa.engine.make_url(PG_ADMIN_URL)
-    try:
-        yield {
-            "dialect": "postgresql",
-            "host": url.host,
-            "port": url.port,
-            "db": name,
-            "username": url.username,
-            "password": url.password,
-        }
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            database = stack.enter_context(scratch_database(PG_ADMIN_URL, "tracker_test"))
+        except Exception as error:
+            pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {error}", pytrace=False)
+        yield database
 
 
 async def say(store: CachedSQLTrackerStore, sender: str, events: list[Event]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -54,19 +55,21 @@ async def test_a_guess_keeps_the_order_the_message_named_by_product(
     assert json.loads(first.removeprefix("/modify_dispute")) == {"order_id": "8100000000000031"}
 
 
-async def test_a_guess_that_is_not_something_the_bot_does_is_not_offered(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+@pytest.mark.parametrize(
+    ("text", "ranking"),
+    [
+        ("flurb", [("greet", 0.35), ("open_dispute", 0.30)]),
+        ("blah flurb zzz", [("open_dispute", 0.12), ("cancel_dispute", 0.10)]),
+    ],
+    ids=["a-guess-that-is-not-something-the-bot-does", "noise"],
+)
+async def test_no_guess_worth_offering_gets_the_usual_menu(
+    text: str,
+    ranking: list[tuple[str, float]],
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
 ) -> None:
-    tracker = unsure("flurb", [("greet", 0.35), ("open_dispute", 0.30)])
-    await ActionHandleFallback(backend).run(dispatcher, tracker, {})
-    assert responses(dispatcher) == ["utter_ask_rephrase"]
-
-
-async def test_noise_gets_the_usual_menu_not_a_guess(
-    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
-) -> None:
-    tracker = unsure("blah flurb zzz", [("open_dispute", 0.12), ("cancel_dispute", 0.10)])
-    await ActionHandleFallback(backend).run(dispatcher, tracker, {})
+    await ActionHandleFallback(backend).run(dispatcher, unsure(text, ranking), {})
     assert responses(dispatcher) == ["utter_ask_rephrase"]
 
 
