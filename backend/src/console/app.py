@@ -19,7 +19,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.sessions import SessionMiddleware
 
 from console import reconcile
 from console.api import auth, disputes, queue, reviews, tickets
@@ -27,10 +26,9 @@ from console.api.common import CONSOLE_DIR, page
 from console.api.deps import NotSignedIn
 from console.clients import ConsoleBackend, RasaApi, Unavailable
 from console.settings import Settings, get_settings
+from dispute_backend.web_session import add_session_cookie
 
 log = logging.getLogger(__name__)
-
-SESSION_MAX_AGE = 12 * 3600
 
 # Only this console may be reached from its pages: no CDN, no third-party script.
 POLICY = (
@@ -127,13 +125,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.backend = ConsoleBackend(settings.backend_url, settings.console_service_token)
     app.state.rasa = RasaApi(settings.rasa_url, settings.rasa_api_token)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.console_session_secret,
-        session_cookie="console_session",
-        max_age=SESSION_MAX_AGE,
-        same_site="lax",
-        https_only=settings.secure_cookies,
+    add_session_cookie(
+        app, "console_session", settings.console_session_secret, settings.secure_cookies
     )
     app.middleware("http")(security_headers)
     app.mount("/static", StaticFiles(directory=CONSOLE_DIR / "static"), name="static")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote
 
 import httpx
@@ -81,31 +81,37 @@ class ConsoleBackend:
         _raise_for(response)
         return response.json()
 
+    async def _object(
+        self, method: str, path: str, operator_id: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """`_call` for an answer that is a JSON object."""
+        return cast(dict[str, Any], await self._call(method, path, operator_id, **kwargs))
+
+    async def _list(
+        self, path: str, operator_id: str | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """A GET whose answer is a JSON list of objects."""
+        return cast(list[dict[str, Any]], await self._call("GET", path, operator_id, **kwargs))
+
     async def verify_password(
         self, operator_id: str, password: str, client_address: str
     ) -> dict[str, Any]:
         """The operator, or Refused: 401 for a wrong password, 429 (with retry_after) when
         the backend throttles sign-ins from this operator id or this address."""
         body = {"operator_id": operator_id, "password": password, "client_address": client_address}
-        result: dict[str, Any] = await self._call("POST", "/operator/verify-password", json=body)
-        return result
+        return await self._object("POST", "/operator/verify-password", json=body)
 
     async def presence(self, operator_id: str, online: bool) -> None:
         await self._call("POST", "/operator/presence", operator_id, json={"online": online})
 
     async def operators(self, operator_id: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._call("GET", "/operator/operators", operator_id)
-        return result
+        return await self._list("/operator/operators", operator_id)
 
     async def queue(self, operator_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call("GET", "/operator/handoff/tickets", operator_id)
-        return result
+        return await self._object("GET", "/operator/handoff/tickets", operator_id)
 
     async def ticket(self, operator_id: str, ticket_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "GET", f"/operator/handoff/tickets/{ticket_id}", operator_id
-        )
-        return result
+        return await self._object("GET", f"/operator/handoff/tickets/{ticket_id}", operator_id)
 
     async def ticket_action(
         self,
@@ -117,68 +123,40 @@ class ConsoleBackend:
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         path = f"/operator/handoff/tickets/{ticket_id}/{action}"
-        result: dict[str, Any] = await self._call(
-            "POST", path, operator_id, key=key, json=body or {}
-        )
-        return result
+        return await self._object("POST", path, operator_id, key=key, json=body or {})
 
     async def user_messages(
         self, operator_id: str, ticket_id: int, messages: list[dict[str, str]], *, key: str
     ) -> None:
         """Store the buyer's lines with the ticket; refused unless this operator may close it."""
-        await self._call(
-            "POST",
-            f"/operator/handoff/tickets/{ticket_id}/user-messages",
-            operator_id,
-            key=key,
-            json={"messages": messages},
-        )
+        path = f"/operator/handoff/tickets/{ticket_id}/user-messages"
+        await self._call("POST", path, operator_id, key=key, json={"messages": messages})
 
     async def closed_conversations(self, within_seconds: int) -> list[dict[str, Any]]:
         """Conversations whose last ticket closed lately and that have none open now."""
-        result: list[dict[str, Any]] = await self._call(
-            "GET",
-            "/operator/handoff/closed-conversations",
-            params={"within_seconds": within_seconds},
-        )
-        return result
+        params = {"within_seconds": within_seconds}
+        return await self._list("/operator/handoff/closed-conversations", params=params)
 
     async def mediated_disputes(self, operator_id: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._call(
-            "GET", "/operator/disputes", operator_id, params={"state": "mediation"}
-        )
-        return result
+        params = {"state": "mediation"}
+        return await self._list("/operator/disputes", operator_id, params=params)
 
     async def decide_dispute(
         self, operator_id: str, dispute_id: str, *, version: str, key: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "POST",
-            f"/operator/disputes/{quote(dispute_id)}/decision",
-            operator_id,
-            key=key,
-            headers={"If-Match": f'"{version}"'},
-            json=body,
-        )
-        return result
+        path = f"/operator/disputes/{quote(dispute_id)}/decision"
+        headers = {"If-Match": f'"{version}"'}
+        return await self._object("POST", path, operator_id, key=key, headers=headers, json=body)
 
     async def abuse_reviews(self, operator_id: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self._call(
-            "GET", "/operator/abuse-reviews", operator_id, params={"status": "open"}
-        )
-        return result
+        params = {"status": "open"}
+        return await self._list("/operator/abuse-reviews", operator_id, params=params)
 
     async def decide_review(
         self, operator_id: str, review_id: int, *, key: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        result: dict[str, Any] = await self._call(
-            "POST",
-            f"/operator/abuse-reviews/{review_id}/decision",
-            operator_id,
-            key=key,
-            json=body,
-        )
-        return result
+        path = f"/operator/abuse-reviews/{review_id}/decision"
+        return await self._object("POST", path, operator_id, key=key, json=body)
 
 
 @dataclass(frozen=True)

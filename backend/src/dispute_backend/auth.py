@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, cast
 
 import jwt
 from fastapi import Depends, Header, Request
@@ -179,13 +179,17 @@ class OperatorContext:
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return cast(Settings, request.app.state.settings)
 
 
 def now_of(request: Request) -> datetime:
-    now: datetime = request.app.state.clock.now()
-    return now
+    return cast(datetime, request.app.state.clock.now())
+
+
+def _new_session(request: Request) -> Session:
+    """A session of the app's factory; `with` closes it, handing its connection back."""
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory()
 
 
 # The dependencies below are async and do no I/O, so they run on the event loop without a
@@ -195,16 +199,12 @@ def now_of(request: Request) -> datetime:
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; a mutating request takes SQLite's write lock at BEGIN, a GET
     (which never writes) runs without a transaction on PostgreSQL."""
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    session = factory()
-    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-        mark_write(session)
-    elif request.method in ("GET", "HEAD"):
-        mark_read(session)
-    try:
+    with _new_session(request) as session:
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            mark_write(session)
+        elif request.method in ("GET", "HEAD"):
+            mark_read(session)
         yield session
-    finally:
-        session.close()
 
 
 # scope="function": the session closes, and its connection goes back to the pool, as soon as
@@ -273,13 +273,9 @@ def get_identity_session(request: Request) -> Iterator[Session]:
     """A session of its own for checking who the caller is, apart from the route's: it
     reads without taking SQLite's write lock, so a request never holds that lock while it
     waits for a worker thread (docs/security.md, "the backend can stop for good")."""
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    session = factory()
-    mark_read(session)
-    try:
+    with _new_session(request) as session:
+        mark_read(session)
         yield session
-    finally:
-        session.close()
 
 
 IdentitySessionDep = Annotated[Session, Depends(get_identity_session, scope="function")]

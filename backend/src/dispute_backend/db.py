@@ -216,24 +216,17 @@ def _sqlite_engine(url: str, writer_timeout: float | None, kwargs: dict[str, Any
         if conn.info.pop("holds_writer", False):
             writer.release()
 
+    def _end(conn: Any, statement: str) -> None:
+        if conn.info.get("holds_writer"):
+            try:
+                conn.exec_driver_sql(statement)
+            finally:
+                _release(conn)
+
     # These fire just before the driver's COMMIT / ROLLBACK: end the transaction here so
     # the lock covers it (the driver's own call is then a no-op).
-    @event.listens_for(engine, "commit")
-    def _commit(conn: Any) -> None:
-        if conn.info.get("holds_writer"):
-            try:
-                conn.exec_driver_sql("COMMIT")
-            finally:
-                _release(conn)
-
-    @event.listens_for(engine, "rollback")
-    def _rollback(conn: Any) -> None:
-        if conn.info.get("holds_writer"):
-            try:
-                conn.exec_driver_sql("ROLLBACK")
-            finally:
-                _release(conn)
-
+    event.listen(engine, "commit", lambda conn: _end(conn, "COMMIT"))
+    event.listen(engine, "rollback", lambda conn: _end(conn, "ROLLBACK"))
     return engine
 
 

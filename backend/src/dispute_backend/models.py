@@ -54,6 +54,11 @@ def _values(cls: type[StrEnum]) -> list[str]:
     return [m.value for m in cls]
 
 
+def _one_per(name: str, column: str, *, where: str) -> Index:
+    """A partial unique index: at most one row per `column` among the rows `where` holds."""
+    return Index(name, column, unique=True, sqlite_where=text(where), postgresql_where=text(where))
+
+
 class Buyer(Base):
     __tablename__ = "buyers"
 
@@ -125,13 +130,7 @@ class Dispute(Base):
     __tablename__ = "disputes"
     __table_args__ = (
         # At most one dispute in progress per order, whatever the races.
-        Index(
-            "uq_disputes_one_active_per_order",
-            "order_id",
-            unique=True,
-            sqlite_where=text("state != 'ended'"),
-            postgresql_where=text("state != 'ended'"),
-        ),
+        _one_per("uq_disputes_one_active_per_order", "order_id", where="state != 'ended'"),
         Index("ix_disputes_state_negotiation_ends_at", "state", "negotiation_ends_at"),
     )
 
@@ -251,13 +250,7 @@ class Event(Base):
 class AbuseReview(Base):
     __tablename__ = "abuse_reviews"
     __table_args__ = (
-        Index(
-            "uq_abuse_reviews_one_open_per_buyer",
-            "buyer_id",
-            unique=True,
-            sqlite_where=text("status = 'open'"),
-            postgresql_where=text("status = 'open'"),
-        ),
+        _one_per("uq_abuse_reviews_one_open_per_buyer", "buyer_id", where="status = 'open'"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -292,12 +285,10 @@ class HandoffTicket(Base):
     __tablename__ = "handoff_tickets"
     __table_args__ = (
         # At most one open ticket per conversation, whatever the races.
-        Index(
+        _one_per(
             "uq_handoff_tickets_one_open_per_conversation",
             "conversation_id",
-            unique=True,
-            sqlite_where=text("state != 'closed'"),
-            postgresql_where=text("state != 'closed'"),
+            where="state != 'closed'",
         ),
         Index("ix_handoff_tickets_state_created_at", "state", "created_at"),
     )

@@ -6,7 +6,8 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from secrets import token_urlsafe
+from typing import ClassVar, Self
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,6 +45,41 @@ def refuse_placeholders(app_env: AppEnv, secrets: dict[str, str], defaults: set[
     for name, value in secrets.items():
         if value.strip().lower() in PLACEHOLDER_SECRETS or value in defaults:
             raise ValueError(f"{name.upper()} must be set to a real secret in {app_env}")
+
+
+class FrontendSettings(BaseSettings):
+    """What the two apps in front of the backend, the console and the storefront, read alike:
+    where to listen, where the backend is, and, under each app's own names, its service token
+    for the backend and the secret that signs its session cookie."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    # Set by each app: the fields of its service token and of its session secret, and the
+    # backend's development default for that token.
+    secret_fields: ClassVar[tuple[str, str]]
+    dev_token: ClassVar[str]
+
+    app_env: AppEnv = AppEnv.development
+    host: str = "127.0.0.1"  # where `python -m console` or `python -m storefront` listens
+    backend_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.app_env == AppEnv.production
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Self:
+        """Outside development, an unset or placeholder token or secret is refused; in
+        development the token defaults to the backend's, and the secret to a random one
+        (sessions then end on restart)."""
+        token, session_secret = self.secret_fields
+        given = {token: getattr(self, token), session_secret: getattr(self, session_secret)}
+        refuse_placeholders(self.app_env, given, {self.dev_token})
+        if not given[token]:
+            setattr(self, token, self.dev_token)
+        if not given[session_secret]:
+            setattr(self, session_secret, token_urlsafe(32))
+        return self
 
 
 class Settings(BaseSettings):

@@ -5,34 +5,24 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from starlette.middleware.sessions import SessionMiddleware
 
+from dispute_backend.web_session import add_session_cookie, csrf_token
 from storefront.backend_api import BackendUnavailable, ChatToken, SessionGone, StorefrontBackend
 from storefront.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-SESSION_MAX_AGE = 12 * 3600
-
-
-def _csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(24)
-        request.session["csrf"] = token
-    return token
 
 
 def _csrf_ok(request: Request, submitted: str) -> bool:
@@ -45,13 +35,11 @@ router = APIRouter()
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return cast(Settings, request.app.state.settings)
 
 
 def backend_of(request: Request) -> StorefrontBackend:
-    backend: StorefrontBackend = request.app.state.backend
-    return backend
+    return cast(StorefrontBackend, request.app.state.backend)
 
 
 SettingsDep = Annotated[Settings, Depends(settings_of)]
@@ -86,7 +74,7 @@ async def health() -> dict[str, str]:
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, settings: SettingsDep, backend: BackendDep) -> Response:
     buyer_id = request.session.get("buyer_id")
-    context: dict[str, Any] = {"csrf": _csrf_token(request)}
+    context: dict[str, Any] = {"csrf": csrf_token(request)}
     try:
         if not isinstance(buyer_id, str):
             if not settings.demo_sign_in:
@@ -185,14 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.backend = StorefrontBackend(settings.backend_url, settings.storefront_service_token)
-    app.add_middleware(
-        SessionMiddleware,
-        secret_key=settings.web_session_secret,
-        session_cookie="market_session",
-        max_age=SESSION_MAX_AGE,
-        same_site="lax",
-        https_only=settings.secure_cookies,
-    )
+    add_session_cookie(app, "market_session", settings.web_session_secret, settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     policy = content_policy(settings)
 

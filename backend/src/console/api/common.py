@@ -14,8 +14,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from console.api.deps import csrf_token, signed_in
+from console.api.deps import signed_in
 from console.clients import Line, Refused
+from dispute_backend.web_session import csrf_token
 
 CONSOLE_DIR = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 1.0  # how often the live views ask the backend and Rasa

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from pydantic import BeforeValidator
@@ -20,18 +19,15 @@ from console.settings import Settings
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return cast(Settings, request.app.state.settings)
 
 
 def backend_of(request: Request) -> ConsoleBackend:
-    backend: ConsoleBackend = request.app.state.backend
-    return backend
+    return cast(ConsoleBackend, request.app.state.backend)
 
 
 def rasa_of(request: Request) -> RasaApi:
-    rasa: RasaApi = request.app.state.rasa
-    return rasa
+    return cast(RasaApi, request.app.state.rasa)
 
 
 # --- ids in URLs ------------------------------------------------------------------------------
@@ -56,14 +52,6 @@ Seen = Annotated[
 
 
 # --- sessions and CSRF -----------------------------------------------------------------------
-
-
-def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(24)
-        request.session["csrf"] = token
-    return token
 
 
 async def csrf_form(request: Request) -> dict[str, str]:

@@ -123,39 +123,6 @@ async def ticket_stream(
         await asyncio.sleep(POLL_SECONDS)
 
 
-def _answer(request: Request, ticket_id: TicketId, status: int, body: dict[str, Any]) -> Response:
-    """JSON for a fetch; for a form, the message flashed on the ticket's page."""
-    if "application/json" in request.headers.get("accept", ""):
-        return JSONResponse(body, status_code=status)
-    if body.get("detail"):
-        flash(request, str(body["detail"]))
-    return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
-
-
-async def act(
-    request: Request,
-    ticket_id: TicketId,
-    operator: Operator,
-    backend: ConsoleBackend,
-    change: Change,
-) -> Response:
-    """Read the ticket, run `change`, and answer a form with a redirect or a fetch with JSON."""
-    try:
-        ticket = await backend.ticket(operator.id, ticket_id)
-        message = await change(ticket)
-    except Refused as error:
-        return _answer(
-            request, ticket_id, error.status, {"detail": error.detail, "problem": error.slug}
-        )
-    except Unavailable as error:
-        log.warning("ticket %s: %s", ticket_id, error)
-        if "application/json" in request.headers.get("accept", ""):
-            return JSONResponse({"detail": "Not delivered: try again."}, status_code=503)
-        flash(request, "The backend or Rasa did not answer; try again.")
-        return RedirectResponse(f"/tickets/{ticket_id}", status_code=303)
-    return _answer(request, ticket_id, 200, {"ok": True, "detail": message})
-
-
 @dataclass(frozen=True)
 class TicketPost:
     """A form or fetch POST on one ticket: the CSRF check first, then the operator."""
@@ -167,7 +134,32 @@ class TicketPost:
     backend: ConsoleBackend
 
     async def run(self, change: Change) -> Response:
-        return await act(self.request, self.ticket_id, self.operator, self.backend, change)
+        """Read the ticket, run `change`, and answer a form with a redirect or a fetch with
+        JSON."""
+        try:
+            ticket = await self.backend.ticket(self.operator.id, self.ticket_id)
+            message = await change(ticket)
+        except Refused as error:
+            return self._answer(error.status, {"detail": error.detail, "problem": error.slug})
+        except Unavailable as error:
+            log.warning("ticket %s: %s", self.ticket_id, error)
+            if self._wants_json:
+                return JSONResponse({"detail": "Not delivered: try again."}, status_code=503)
+            flash(self.request, "The backend or Rasa did not answer; try again.")
+            return RedirectResponse(f"/tickets/{self.ticket_id}", status_code=303)
+        return self._answer(200, {"ok": True, "detail": message})
+
+    @property
+    def _wants_json(self) -> bool:
+        return "application/json" in self.request.headers.get("accept", "")
+
+    def _answer(self, status: int, body: dict[str, Any]) -> Response:
+        """JSON for a fetch; for a form, the message flashed on the ticket's page."""
+        if self._wants_json:
+            return JSONResponse(body, status_code=status)
+        if body.get("detail"):
+            flash(self.request, str(body["detail"]))
+        return RedirectResponse(f"/tickets/{self.ticket_id}", status_code=303)
 
     async def send(self, action: str, body: dict[str, Any] | None = None) -> None:
         """The ticket's transition `action` on the backend, once per the form's key."""

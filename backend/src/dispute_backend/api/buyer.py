@@ -5,14 +5,16 @@ Every route acts for exactly the buyer named in the X-Buyer-Token; anything else
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from ..auth import BuyerDep, SessionDep
-from ..models import ORDER_ID_PATTERN, Event
+from ..models import ORDER_ID_PATTERN, Dispute, Event
 from ..services import abuse
 from ..services import disputes as dispute_svc
 from ..services import evidence as evidence_svc
@@ -20,7 +22,7 @@ from ..services import orders as order_svc
 from . import schemas as s
 from . import views
 from .common import IfMatch, expected_version
-from .deps import BuyerDispute, BuyerWrite, CurrentBuyer, Now, Rules
+from .deps import BuyerDispute, BuyerWrite, BuyerWriteContext, CurrentBuyer, Now, Rules
 
 router = APIRouter(prefix="/api/v1", tags=["buyer"], responses=s.PROBLEM_RESPONSES)
 
@@ -72,16 +74,7 @@ async def eligibility(
 def open_dispute(body: s.OpenDispute, w: BuyerWrite) -> JSONResponse:
     def action() -> s.DisputeOut:
         dispute = dispute_svc.open_dispute(
-            w.session,
-            buyer=w.buyer,
-            order_id=body.order_id,
-            reason=body.reason,
-            requested_outcome=body.requested_outcome,
-            refund_amount=body.refund_amount,
-            with_return=body.with_return,
-            description=body.description,
-            now=w.now,
-            rs=w.rs,
+            w.session, buyer=w.buyer, now=w.now, rs=w.rs, **body.model_dump()
         )
         return w.dispute_out(dispute)
 
@@ -121,54 +114,46 @@ def dispute_events(d: BuyerDispute, session: SessionDep) -> list[s.EventOut]:
     return [views.event_out(e) for e in rows]
 
 
-@router.post("/disputes/{dispute_id}/proposal", response_model=s.DisputeOut)
-def modify_proposal(
-    dispute_id: str, body: s.ModifyProposal, w: BuyerWrite, if_match: IfMatch = None
+def _change(
+    w: BuyerWriteContext,
+    dispute_id: str,
+    body: BaseModel | None,
+    if_match: str | None,
+    change: Callable[..., Dispute],
 ) -> JSONResponse:
+    """One change of the buyer's dispute, once per Idempotency-Key: `change`, a service
+    function, runs for this buyer at the version the buyer read, with the body's fields as its
+    keyword arguments; the dispute is the answer."""
+
     def action() -> s.DisputeOut:
         version = expected_version(if_match)
         d = w.dispute(dispute_id)
-        dispute_svc.modify_proposal(
-            w.session,
-            dispute=d,
-            buyer_id=w.buyer.id,
-            expected_version=version,
-            refund_amount=body.refund_amount,
-            with_return=body.with_return,
-            request=body.request,
-            now=w.now,
+        fields = body.model_dump() if body is not None else {}
+        change(
+            w.session, dispute=d, buyer_id=w.buyer.id, expected_version=version, now=w.now, **fields
         )
         return w.dispute_out(d)
 
     return w.run(body, action)
 
 
+@router.post("/disputes/{dispute_id}/proposal", response_model=s.DisputeOut)
+def modify_proposal(
+    dispute_id: str, body: s.ModifyProposal, w: BuyerWrite, if_match: IfMatch = None
+) -> JSONResponse:
+    return _change(w, dispute_id, body, if_match, dispute_svc.modify_proposal)
+
+
 @router.post("/disputes/{dispute_id}/cancel", response_model=s.DisputeOut)
 def cancel(dispute_id: str, w: BuyerWrite, if_match: IfMatch = None) -> JSONResponse:
-    def action() -> s.DisputeOut:
-        version = expected_version(if_match)
-        d = w.dispute(dispute_id)
-        dispute_svc.cancel(
-            w.session, dispute=d, buyer_id=w.buyer.id, expected_version=version, now=w.now
-        )
-        return w.dispute_out(d)
-
-    return w.run(None, action)
+    return _change(w, dispute_id, None, if_match, dispute_svc.cancel)
 
 
 @router.post("/disputes/{dispute_id}/accept-seller-proposal", response_model=s.DisputeOut)
 def accept_seller_proposal(
     dispute_id: str, w: BuyerWrite, if_match: IfMatch = None
 ) -> JSONResponse:
-    def action() -> s.DisputeOut:
-        version = expected_version(if_match)
-        d = w.dispute(dispute_id)
-        dispute_svc.buyer_accept_seller_proposal(
-            w.session, dispute=d, buyer_id=w.buyer.id, expected_version=version, now=w.now
-        )
-        return w.dispute_out(d)
-
-    return w.run(None, action)
+    return _change(w, dispute_id, None, if_match, dispute_svc.buyer_accept_seller_proposal)
 
 
 @router.post("/disputes/{dispute_id}/evidence", status_code=201, response_model=s.EvidenceOut)

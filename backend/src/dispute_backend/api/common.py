@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Header, Path, Request
 from fastapi.responses import JSONResponse
@@ -75,8 +75,7 @@ def now(request: Request) -> datetime:
 
 
 def rule_settings(request: Request) -> rules.RuleSettings:
-    rs: rules.RuleSettings = request.app.state.rules
-    return rs
+    return cast(rules.RuleSettings, request.app.state.rules)
 
 
 def queue_settings(request: Request) -> handoff.QueueSettings:

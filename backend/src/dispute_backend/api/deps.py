@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Generic, Protocol, TypeVar
 
 from fastapi import Depends, Request, UploadFile
 from fastapi.responses import JSONResponse
@@ -27,16 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from .. import rules
-from ..auth import (
-    BuyerContext,
-    BuyerDep,
-    OperatorContext,
-    OperatorDep,
-    SellerContext,
-    SellerDep,
-    SessionDep,
-    settings_of,
-)
+from ..auth import BuyerDep, OperatorDep, SellerDep, SessionDep, settings_of
 from ..enums import Party
 from ..models import Buyer, Dispute, Operator, Seller
 from ..services import disputes as dispute_svc
@@ -102,8 +93,18 @@ READ_DEPENDENCIES = (current_buyer, current_seller, current_operator, buyer_disp
 # --- writes: one idempotent unit of work, its rows loaded in the route's thread ---------------
 
 
+Caller = TypeVar("Caller", Buyer, Seller, Operator)
+_Row = TypeVar("_Row", covariant=True)
+
+
+class CallerContext(Protocol[_Row]):
+    """What the auth dependencies give a write: who is calling, checked, not yet loaded."""
+
+    def load(self, session: Session) -> _Row: ...
+
+
 @dataclass
-class Write:
+class Write(Generic[Caller]):
     """An idempotent write: `run` answers once per (caller, Idempotency-Key) and replays
     that answer after (api/common.py `idempotent`). The caller's row is loaded once, on first
     use, and kept in a plain attribute: functools.cached_property on Python 3.11 takes one lock
@@ -115,16 +116,25 @@ class Write:
     key: str | None
     now: datetime
     rs: rules.RuleSettings
+    ctx: CallerContext[Caller]
+    _caller: Caller | None = field(default=None, init=False, repr=False)
 
+    role: ClassVar[str]  # the principal's prefix: buyer, seller or operator
     party: ClassVar[Party]  # who writes, for messages and evidence
 
     @property
+    def caller(self) -> Caller:
+        if self._caller is None:
+            self._caller = self.ctx.load(self.session)
+        return self._caller
+
+    @property
     def principal(self) -> str:
-        raise NotImplementedError
+        return f"{self.role}:{self.caller.id}"
 
     @property
     def author_id(self) -> str:
-        raise NotImplementedError
+        return self.caller.id
 
     def dispute(self, public_id: str) -> Dispute:
         raise NotImplementedError
@@ -202,25 +212,13 @@ class Write:
 
 
 @dataclass
-class BuyerWriteContext(Write):
-    ctx: BuyerContext
+class BuyerWriteContext(Write[Buyer]):
+    role: ClassVar[str] = "buyer"
     party: ClassVar[Party] = Party.buyer
-
-    _buyer: Buyer | None = None
 
     @property
     def buyer(self) -> Buyer:
-        if self._buyer is None:
-            self._buyer = self.ctx.load(self.session)
-        return self._buyer
-
-    @property
-    def principal(self) -> str:
-        return f"buyer:{self.buyer.id}"
-
-    @property
-    def author_id(self) -> str:
-        return self.buyer.id
+        return self.caller
 
     def dispute(self, public_id: str) -> Dispute:
         return dispute_svc.get_for_buyer(self.session, buyer_id=self.buyer.id, public_id=public_id)
@@ -230,25 +228,13 @@ class BuyerWriteContext(Write):
 
 
 @dataclass
-class SellerWriteContext(Write):
-    ctx: SellerContext
+class SellerWriteContext(Write[Seller]):
+    role: ClassVar[str] = "seller"
     party: ClassVar[Party] = Party.seller
-
-    _seller: Seller | None = None
 
     @property
     def seller(self) -> Seller:
-        if self._seller is None:
-            self._seller = self.ctx.load(self.session)
-        return self._seller
-
-    @property
-    def principal(self) -> str:
-        return f"seller:{self.seller.id}"
-
-    @property
-    def author_id(self) -> str:
-        return self.seller.id
+        return self.caller
 
     def dispute(self, public_id: str) -> Dispute:
         return dispute_svc.get_for_seller(
@@ -257,20 +243,12 @@ class SellerWriteContext(Write):
 
 
 @dataclass
-class OperatorWriteContext(Write):
-    ctx: OperatorContext
-
-    _operator: Operator | None = None
+class OperatorWriteContext(Write[Operator]):
+    role: ClassVar[str] = "operator"
 
     @property
     def operator(self) -> Operator:
-        if self._operator is None:
-            self._operator = self.ctx.load(self.session)
-        return self._operator
-
-    @property
-    def principal(self) -> str:
-        return f"operator:{self.operator.id}"
+        return self.caller
 
 
 async def buyer_write(

@@ -31,7 +31,10 @@ from .common import ConversationId, IdempotencyKey, IntId, idempotent, throttle_
 from .deps import CurrentOperator, Now, OperatorWrite, OperatorWriteContext, Queue, Rules
 
 assistant_router = APIRouter(
-    prefix="/api/v1/handoff", tags=["handoff"], responses=s.PROBLEM_RESPONSES
+    prefix="/api/v1/handoff",
+    tags=["handoff"],
+    responses=s.PROBLEM_RESPONSES,
+    dependencies=[Depends(require_assistant)],
 )
 console_router = APIRouter(
     prefix="/api/v1/operator", tags=["operator handoff"], responses=s.PROBLEM_RESPONSES
@@ -41,12 +44,7 @@ console_router = APIRouter(
 # --- the assistant -------------------------------------------------------------------------
 
 
-@assistant_router.post(
-    "/tickets",
-    response_model=s.TicketStatus,
-    status_code=201,
-    dependencies=[Depends(require_assistant)],
-)
+@assistant_router.post("/tickets", response_model=s.TicketStatus, status_code=201)
 def request_handoff(
     request: Request,
     body: s.HandoffRequest,
@@ -86,11 +84,7 @@ def request_handoff(
     )
 
 
-@assistant_router.get(
-    "/conversations/{conversation_id}/ticket",
-    response_model=s.TicketStatus,
-    dependencies=[Depends(require_assistant)],
-)
+@assistant_router.get("/conversations/{conversation_id}/ticket", response_model=s.TicketStatus)
 def active_ticket(
     conversation_id: ConversationId, session: SessionDep, at: Now, qs: Queue
 ) -> s.TicketStatus:
@@ -102,9 +96,7 @@ def active_ticket(
 
 
 @assistant_router.post(
-    "/conversations/{conversation_id}/ticket/withdraw",
-    response_model=s.TicketStatus,
-    dependencies=[Depends(require_assistant)],
+    "/conversations/{conversation_id}/ticket/withdraw", response_model=s.TicketStatus
 )
 def withdraw_handoff(
     conversation_id: ConversationId, session: SessionDep, at: Now, qs: Queue

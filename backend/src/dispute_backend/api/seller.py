@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from .. import rules
@@ -45,71 +46,46 @@ def get_dispute(d: SellerDispute, session: SessionDep, at: Now, rs: Rules) -> s.
 def _answer(
     w: SellerWriteContext,
     dispute_id: str,
-    payload: object,
-    change: Callable[[Dispute], object],
+    body: BaseModel | None,
+    if_match: str | None,
+    change: Callable[..., Dispute],
 ) -> JSONResponse:
-    """One seller answer to a dispute, once per Idempotency-Key; the dispute is the answer."""
+    """One seller answer to a dispute, once per Idempotency-Key: `change`, a service function,
+    runs for this seller at the version the seller read, with the body's fields as its keyword
+    arguments; the dispute is the answer."""
 
     def action() -> s.DisputeOut:
         d = w.dispute(dispute_id)
-        change(d)
+        version = expected_version(if_match)
+        fields = body.model_dump() if body is not None else {}
+        change(
+            w.session,
+            dispute=d,
+            seller_id=w.seller.id,
+            expected_version=version,
+            now=w.now,
+            **fields,
+        )
         return _out(w.session, d, w.now, w.rs)
 
-    return w.run(payload, action)
+    return w.run(body, action)
 
 
 @router.post("/disputes/{dispute_id}/accept", response_model=s.DisputeOut)
 def accept(dispute_id: str, w: SellerWrite, if_match: IfMatch = None) -> JSONResponse:
-    return _answer(
-        w,
-        dispute_id,
-        None,
-        lambda d: dispute_svc.seller_accept(
-            w.session,
-            dispute=d,
-            seller_id=w.seller.id,
-            expected_version=expected_version(if_match),
-            now=w.now,
-        ),
-    )
+    return _answer(w, dispute_id, None, if_match, dispute_svc.seller_accept)
 
 
 @router.post("/disputes/{dispute_id}/reject", response_model=s.DisputeOut)
 def reject(dispute_id: str, body: s.Note, w: SellerWrite, if_match: IfMatch = None) -> JSONResponse:
-    return _answer(
-        w,
-        dispute_id,
-        body,
-        lambda d: dispute_svc.seller_reject(
-            w.session,
-            dispute=d,
-            seller_id=w.seller.id,
-            expected_version=expected_version(if_match),
-            note=body.note,
-            now=w.now,
-        ),
-    )
+    return _answer(w, dispute_id, body, if_match, dispute_svc.seller_reject)
 
 
 @router.post("/disputes/{dispute_id}/counter", response_model=s.DisputeOut)
 def counter(
     dispute_id: str, body: s.Counter, w: SellerWrite, if_match: IfMatch = None
 ) -> JSONResponse:
-    return _answer(
-        w,
-        dispute_id,
-        body,
-        lambda d: dispute_svc.seller_counter(
-            w.session,
-            dispute=d,
-            seller_id=w.seller.id,
-            expected_version=expected_version(if_match),
-            refund_amount=body.refund_amount,
-            with_return=body.with_return,
-            note=body.note,
-            now=w.now,
-        ),
-    )
+    return _answer(w, dispute_id, body, if_match, dispute_svc.seller_counter)
 
 
 @router.post("/disputes/{dispute_id}/messages", status_code=201, response_model=s.MessageOut)

@@ -206,22 +206,11 @@ def dispute_out(
 
 
 def evidence_out(e: Evidence) -> s.EvidenceOut:
-    return s.EvidenceOut(
-        id=e.id,
-        party=e.party,
-        filename=e.filename,
-        content_type=e.content_type,
-        size_bytes=e.size_bytes,
-        sha256=e.sha256,
-        description=e.description,
-        created_at=e.created_at,
-    )
+    return s.EvidenceOut.model_validate(e, from_attributes=True)
 
 
 def message_out(m: Message) -> s.MessageOut:
-    return s.MessageOut(
-        id=m.id, party=m.party, author_id=m.author_id, body=m.body, created_at=m.created_at
-    )
+    return s.MessageOut.model_validate(m, from_attributes=True)
 
 
 def event_out(e: Event) -> s.EventOut:
@@ -235,17 +224,7 @@ def event_out(e: Event) -> s.EventOut:
 
 
 def review_out(r: AbuseReview) -> s.AbuseReviewOut:
-    return s.AbuseReviewOut(
-        id=r.id,
-        buyer_id=r.buyer_id,
-        status=r.status,
-        disputes_count=r.disputes_count,
-        orders_count=r.orders_count,
-        opened_at=r.opened_at,
-        decided_at=r.decided_at,
-        operator_id=r.operator_id,
-        note=r.note,
-    )
+    return s.AbuseReviewOut.model_validate(r, from_attributes=True)
 
 
 # --- human handoff -------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,8 @@ from ..enums import (
 )
 from ..models import Buyer, Dispute, Order, Proposal, parse_dispute_id, public_dispute_id
 from . import abuse, events, orders
+
+Data = dict[str, Any]  # what an event records
 
 _INELIGIBLE_ERRORS: dict[rules.Ineligible, type[errors.DomainError]] = {
     rules.Ineligible.no_tracking_yet: errors.NoTrackingYet,
@@ -61,7 +64,10 @@ def _check_version(dispute: Dispute, expected: int) -> None:
 
 
 def _check_allowed(
-    dispute: Dispute, expected: int, allowed: Callable[[DisputeState], bool], refusal: str
+    dispute: Dispute,
+    expected: int,
+    allowed: Callable[[DisputeState], bool],
+    refusal: str = "The dispute has already ended.",
 ) -> None:
     """The version the caller read, then the rule that allows the change in this state."""
     _check_version(dispute, expected)
@@ -82,6 +88,21 @@ def _touch(dispute: Dispute, now: datetime) -> None:
     dispute.version += 1
 
 
+def _changed(
+    session: Session, dispute: Dispute, kind: str, actor: events.Actor, now: datetime, data: Data
+) -> Dispute:
+    """How a change that does not end the dispute ends: a new version, its event, written out."""
+    _touch(dispute, now)
+    events.on_dispute(session, dispute, kind, actor=actor, now=now, data=data)
+    session.flush()
+    return dispute
+
+
+def _offer_data(refund_amount: Decimal, with_return: bool) -> Data:
+    """What an event says of a proposal."""
+    return {"refund_amount": str(refund_amount), "with_return": with_return}
+
+
 def _pending(dispute: Dispute, party: Party) -> Proposal | None:
     for proposal in reversed(dispute.proposals):
         if proposal.party is party and proposal.status is ProposalStatus.pending:
@@ -89,32 +110,36 @@ def _pending(dispute: Dispute, party: Party) -> Proposal | None:
     return None
 
 
+def _settle(proposal: Proposal, status: ProposalStatus, now: datetime) -> None:
+    proposal.status = status
+    proposal.decided_at = now
+
+
 def _close_pending(dispute: Dispute, status: ProposalStatus, now: datetime) -> None:
     for proposal in dispute.proposals:
         if proposal.status is ProposalStatus.pending:
-            proposal.status = status
-            proposal.decided_at = now
+            _settle(proposal, status, now)
 
 
 def _add_proposal(
     session: Session,
     dispute: Dispute,
-    *,
     party: Party,
-    author_id: str,
+    author: events.Actor,
     refund_amount: Decimal,
     with_return: bool,
     request: str,
     now: datetime,
     status: ProposalStatus = ProposalStatus.pending,
 ) -> Proposal:
+    """`party`'s new proposal, made by `author` (the change's actor); it supersedes the party's
+    pending one."""
     previous = _pending(dispute, party)
     if previous is not None:
-        previous.status = ProposalStatus.superseded
-        previous.decided_at = now
+        _settle(previous, ProposalStatus.superseded, now)
     proposal = Proposal(
         party=party,
-        author_id=author_id,
+        author_id=author.id,
         refund_amount=refund_amount,
         with_return=with_return,
         request=request,
@@ -137,50 +162,75 @@ def _end(
     now: datetime,
     actor: events.Actor,
 ) -> None:
-    """End a dispute and settle the payment accordingly (R6: cancellation keeps it held)."""
-    order = dispute.order
+    """End a dispute: its pending proposals are superseded and the payment is settled
+    accordingly (R6: cancellation keeps it held)."""
+    _close_pending(dispute, ProposalStatus.superseded, now)
     dispute.state = DisputeState.ended
     dispute.resolution = resolution
     dispute.ended_at = now
     dispute.resolved_with_return = with_return if refund_amount > 0 else False
     dispute.resolved_refund_amount = refund_amount
-    if resolution is Resolution.cancellation:
-        dispute.outcome = Outcome.cancelled
-    elif refund_amount <= 0:
-        dispute.outcome = Outcome.no_refund
-    elif refund_amount >= order.amount:
-        dispute.outcome = Outcome.full_refund
-    else:
-        dispute.outcome = Outcome.partial_refund
+    dispute.outcome = _outcome(resolution, refund_amount, dispute.order.amount)
     _touch(dispute, now)
-    if dispute.outcome is not Outcome.cancelled and order.payment_status is PaymentStatus.held:
-        if refund_amount > 0:
-            order.payment_status = PaymentStatus.refunded
-            order.refunded_amount = refund_amount
-        else:
-            order.payment_status = PaymentStatus.released
-        order.payment_settled_at = now
-        events.on_dispute(
-            session,
-            dispute,
-            "payment." + order.payment_status.value,
-            actor=events.PAYMENTS,
-            now=now,
-            data={"refunded_amount": str(refund_amount), "currency": order.currency},
-        )
-    events.on_dispute(
+    if dispute.outcome is not Outcome.cancelled:
+        _settle_payment(session, dispute, refund_amount, now)
+    data = {
+        "resolution": resolution.value,
+        "outcome": dispute.outcome.value,
+        "refund_amount": str(refund_amount),
+        "with_return": dispute.resolved_with_return,
+    }
+    events.on_dispute(session, dispute, "dispute.ended", actor=actor, now=now, data=data)
+
+
+def _outcome(resolution: Resolution, refund_amount: Decimal, order_amount: Decimal) -> Outcome:
+    if resolution is Resolution.cancellation:
+        return Outcome.cancelled
+    if refund_amount <= 0:
+        return Outcome.no_refund
+    if refund_amount >= order_amount:
+        return Outcome.full_refund
+    return Outcome.partial_refund
+
+
+def _settle_payment(
+    session: Session, dispute: Dispute, refund_amount: Decimal, now: datetime
+) -> None:
+    """A payment still held is refunded (any refund) or released to the seller (none)."""
+    order = dispute.order
+    if order.payment_status is not PaymentStatus.held:
+        return
+    if refund_amount > 0:
+        order.payment_status = PaymentStatus.refunded
+        order.refunded_amount = refund_amount
+    else:
+        order.payment_status = PaymentStatus.released
+    order.payment_settled_at = now
+    kind = "payment." + order.payment_status.value
+    data = {"refunded_amount": str(refund_amount), "currency": order.currency}
+    events.on_dispute(session, dispute, kind, actor=events.PAYMENTS, now=now, data=data)
+
+
+def _agree(
+    session: Session,
+    dispute: Dispute,
+    accepted: Proposal,
+    actor: events.Actor,
+    now: datetime,
+) -> Dispute:
+    """A party accepts the other's pending proposal: the dispute ends in agreement."""
+    _settle(accepted, ProposalStatus.accepted, now)
+    _end(
         session,
         dispute,
-        "dispute.ended",
-        actor=actor,
+        resolution=Resolution.agreement,
+        refund_amount=accepted.refund_amount,
+        with_return=accepted.with_return,
         now=now,
-        data={
-            "resolution": resolution.value,
-            "outcome": dispute.outcome.value,
-            "refund_amount": str(refund_amount),
-            "with_return": dispute.resolved_with_return,
-        },
+        actor=actor,
     )
+    session.flush()
+    return dispute
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -302,25 +352,27 @@ def read_for_buyer(session: Session, *, buyer_id: str, public_id: str) -> Disput
     )
 
 
-def get_for_buyer(session: Session, *, buyer_id: str, public_id: str) -> Dispute:
+def _find(session: Session, public_id: str) -> Dispute | None:
     pk = parse_dispute_id(public_id)
-    dispute = session.get(Dispute, pk) if pk is not None else None
+    return session.get(Dispute, pk) if pk is not None else None
+
+
+def get_for_buyer(session: Session, *, buyer_id: str, public_id: str) -> Dispute:
+    dispute = _find(session, public_id)
     if dispute is None or dispute.buyer_id != buyer_id:
         raise errors.DisputeNotFound(f"No dispute {public_id} in your account.")
     return dispute
 
 
 def get_for_seller(session: Session, *, seller_id: str, public_id: str) -> Dispute:
-    pk = parse_dispute_id(public_id)
-    dispute = session.get(Dispute, pk) if pk is not None else None
+    dispute = _find(session, public_id)
     if dispute is None or dispute.seller_id != seller_id:
         raise errors.DisputeNotFound(f"No dispute {public_id} for your shop.")
     return dispute
 
 
 def get_any(session: Session, *, public_id: str) -> Dispute:
-    pk = parse_dispute_id(public_id)
-    dispute = session.get(Dispute, pk) if pk is not None else None
+    dispute = _find(session, public_id)
     if dispute is None:
         raise errors.DisputeNotFound(f"No dispute {public_id}.")
     return dispute
@@ -335,19 +387,16 @@ def list_disputes(
     in_progress: bool | None = None,
     state: DisputeState | None = None,
 ) -> Sequence[Dispute]:
-    stmt = select(Dispute).order_by(Dispute.opened_at.desc(), Dispute.id.desc())
-    if buyer_id is not None:
-        stmt = stmt.where(Dispute.buyer_id == buyer_id)
-    if seller_id is not None:
-        stmt = stmt.where(Dispute.seller_id == seller_id)
-    if order_id is not None:
-        stmt = stmt.where(Dispute.order_id == order_id)
+    equal = {"buyer_id": buyer_id, "seller_id": seller_id, "order_id": order_id, "state": state}
+    stmt = (
+        select(Dispute)
+        .filter_by(**{column: value for column, value in equal.items() if value is not None})
+        .order_by(Dispute.opened_at.desc(), Dispute.id.desc())
+    )
     if in_progress is True:
         stmt = stmt.where(Dispute.state != DisputeState.ended)
     elif in_progress is False:
         stmt = stmt.where(Dispute.state == DisputeState.ended)
-    if state is not None:
-        stmt = stmt.where(Dispute.state == state)
     return session.scalars(stmt).all()
 
 
@@ -432,29 +481,16 @@ def open_dispute(
     )
     dispute.order = order
     _insert_open(session, dispute)
+    actor = events.Actor.buyer(buyer.id)
     _add_proposal(
-        session,
-        dispute,
-        party=Party.buyer,
-        author_id=buyer.id,
-        refund_amount=refund_amount,
-        with_return=with_return,
-        request=description,
-        now=now,
+        session, dispute, Party.buyer, actor, refund_amount, with_return, description, now
     )
-    events.on_dispute(
-        session,
-        dispute,
-        "dispute.opened",
-        actor=events.Actor.buyer(buyer.id),
-        now=now,
-        data={
-            "reason": reason.value,
-            "requested_outcome": requested_outcome.value,
-            "refund_amount": str(refund_amount),
-            "with_return": with_return,
-        },
-    )
+    data = {
+        "reason": reason.value,
+        "requested_outcome": requested_outcome.value,
+        **_offer_data(refund_amount, with_return),
+    }
+    events.on_dispute(session, dispute, "dispute.opened", actor=actor, now=now, data=data)
     abuse.check_after_dispute(session, buyer_id=buyer.id, now=now, rs=rs)
     session.flush()
     return dispute
@@ -481,42 +517,22 @@ def modify_proposal(
     _check_refund(refund_amount, dispute.order)
     previous = _pending(dispute, Party.buyer)
     text = request if request is not None else (previous.request if previous else "")
-    _add_proposal(
-        session,
-        dispute,
-        party=Party.buyer,
-        author_id=buyer_id,
-        refund_amount=refund_amount,
-        with_return=with_return,
-        request=text,
-        now=now,
-    )
+    actor = events.Actor.buyer(buyer_id)
+    _add_proposal(session, dispute, Party.buyer, actor, refund_amount, with_return, text, now)
     dispute.requested_outcome = (
         RequestedOutcome.full_refund
         if refund_amount == dispute.order.amount
         else RequestedOutcome.partial_refund
     )
-    _touch(dispute, now)
-    events.on_dispute(
-        session,
-        dispute,
-        "proposal.modified",
-        actor=events.Actor.buyer(buyer_id),
-        now=now,
-        data={"refund_amount": str(refund_amount), "with_return": with_return},
-    )
-    session.flush()
-    return dispute
+    data = _offer_data(refund_amount, with_return)
+    return _changed(session, dispute, "proposal.modified", actor, now, data)
 
 
 def cancel(
     session: Session, *, dispute: Dispute, buyer_id: str, expected_version: int, now: datetime
 ) -> Dispute:
     """R6: the payment stays held; a new dispute may be opened while protection lasts."""
-    _check_allowed(
-        dispute, expected_version, rules.can_buyer_change, "The dispute has already ended."
-    )
-    _close_pending(dispute, ProposalStatus.superseded, now)
+    _check_allowed(dispute, expected_version, rules.can_buyer_change)
     _end(
         session,
         dispute,
@@ -533,36 +549,12 @@ def cancel(
 def buyer_accept_seller_proposal(
     session: Session, *, dispute: Dispute, buyer_id: str, expected_version: int, now: datetime
 ) -> Dispute:
-    _check_allowed(
-        dispute, expected_version, rules.can_buyer_change, "The dispute has already ended."
-    )
+    """The buyer takes the seller's pending proposal: the dispute ends in agreement."""
+    _check_allowed(dispute, expected_version, rules.can_buyer_change)
     offer = _pending_or_refuse(
         dispute, Party.seller, "The seller has no pending proposal to accept."
     )
     return _agree(session, dispute, offer, events.Actor.buyer(buyer_id), now)
-
-
-def _agree(
-    session: Session,
-    dispute: Dispute,
-    accepted: Proposal,
-    actor: events.Actor,
-    now: datetime,
-) -> Dispute:
-    _close_pending(dispute, ProposalStatus.superseded, now)
-    accepted.status = ProposalStatus.accepted
-    accepted.decided_at = now
-    _end(
-        session,
-        dispute,
-        resolution=Resolution.agreement,
-        refund_amount=accepted.refund_amount,
-        with_return=accepted.with_return,
-        now=now,
-        actor=actor,
-    )
-    session.flush()
-    return dispute
 
 
 # --- seller --------------------------------------------------------------------------------
@@ -571,9 +563,8 @@ def _agree(
 def seller_accept(
     session: Session, *, dispute: Dispute, seller_id: str, expected_version: int, now: datetime
 ) -> Dispute:
-    _check_allowed(
-        dispute, expected_version, rules.can_seller_respond, "The dispute has already ended."
-    )
+    """The seller takes the buyer's pending proposal: the dispute ends in agreement."""
+    _check_allowed(dispute, expected_version, rules.can_seller_respond)
     proposal = _pending_or_refuse(dispute, Party.buyer, "The buyer has no pending proposal.")
     return _agree(session, dispute, proposal, events.Actor.seller(seller_id), now)
 
@@ -588,23 +579,12 @@ def seller_reject(
     now: datetime,
 ) -> Dispute:
     """The buyer's proposal is rejected; the dispute goes on (to mediation if no agreement)."""
-    _check_allowed(
-        dispute, expected_version, rules.can_seller_respond, "The dispute has already ended."
-    )
+    _check_allowed(dispute, expected_version, rules.can_seller_respond)
     proposal = _pending_or_refuse(dispute, Party.buyer, "The buyer has no pending proposal.")
-    proposal.status = ProposalStatus.rejected
-    proposal.decided_at = now
-    _touch(dispute, now)
-    events.on_dispute(
-        session,
-        dispute,
-        "proposal.rejected",
-        actor=events.Actor.seller(seller_id),
-        now=now,
-        data={"proposal_id": proposal.id, "note": note},
-    )
-    session.flush()
-    return dispute
+    _settle(proposal, ProposalStatus.rejected, now)
+    actor = events.Actor.seller(seller_id)
+    data = {"proposal_id": proposal.id, "note": note}
+    return _changed(session, dispute, "proposal.rejected", actor, now, data)
 
 
 def seller_counter(
@@ -618,38 +598,46 @@ def seller_counter(
     note: str,
     now: datetime,
 ) -> Dispute:
-    _check_allowed(
-        dispute, expected_version, rules.can_seller_respond, "The dispute has already ended."
-    )
+    """The seller rejects the buyer's pending proposal, if any, and makes one of its own."""
+    _check_allowed(dispute, expected_version, rules.can_seller_respond)
     _check_refund(refund_amount, dispute.order)
     buyer_offer = _pending(dispute, Party.buyer)
     if buyer_offer is not None:
-        buyer_offer.status = ProposalStatus.rejected
-        buyer_offer.decided_at = now
-    _add_proposal(
-        session,
-        dispute,
-        party=Party.seller,
-        author_id=seller_id,
-        refund_amount=refund_amount,
-        with_return=with_return,
-        request=note,
-        now=now,
-    )
-    _touch(dispute, now)
-    events.on_dispute(
-        session,
-        dispute,
-        "proposal.countered",
-        actor=events.Actor.seller(seller_id),
-        now=now,
-        data={"refund_amount": str(refund_amount), "with_return": with_return},
-    )
-    session.flush()
-    return dispute
+        _settle(buyer_offer, ProposalStatus.rejected, now)
+    actor = events.Actor.seller(seller_id)
+    _add_proposal(session, dispute, Party.seller, actor, refund_amount, with_return, note, now)
+    data = _offer_data(refund_amount, with_return)
+    return _changed(session, dispute, "proposal.countered", actor, now, data)
 
 
 # --- platform ------------------------------------------------------------------------------
+
+
+def _platform_decision(
+    session: Session,
+    dispute: Dispute,
+    *,
+    resolution: Resolution,
+    actor: events.Actor,
+    refund_amount: Decimal,
+    with_return: bool,
+    note: str,
+    now: datetime,
+) -> None:
+    """The platform's own proposal, accepted as it is made, ends the dispute."""
+    accepted = ProposalStatus.accepted
+    _add_proposal(
+        session, dispute, Party.platform, actor, refund_amount, with_return, note, now, accepted
+    )
+    _end(
+        session,
+        dispute,
+        resolution=resolution,
+        refund_amount=refund_amount,
+        with_return=with_return,
+        now=now,
+        actor=actor,
+    )
 
 
 def platform_decide(
@@ -672,26 +660,15 @@ def platform_decide(
     )
     if refund_amount != 0:
         _check_refund(refund_amount, dispute.order)
-    _close_pending(dispute, ProposalStatus.superseded, now)
-    _add_proposal(
-        session,
-        dispute,
-        party=Party.platform,
-        author_id=operator_id,
-        refund_amount=refund_amount,
-        with_return=with_return,
-        request=note,
-        now=now,
-        status=ProposalStatus.accepted,
-    )
-    _end(
+    _platform_decision(
         session,
         dispute,
         resolution=Resolution.platform_decision,
+        actor=events.Actor.operator(operator_id),
         refund_amount=refund_amount,
         with_return=with_return,
+        note=note,
         now=now,
-        actor=events.Actor.operator(operator_id),
     )
     session.flush()
     return dispute
@@ -702,38 +679,21 @@ def escalate_to_mediation(session: Session, *, dispute: Dispute, now: datetime) 
     dispute.state = DisputeState.mediation
     dispute.mediation_started_at = dispute.negotiation_ends_at
     _touch(dispute, now)
-    due = dispute.negotiation_ends_at.isoformat()
+    data = {"due_at": dispute.negotiation_ends_at.isoformat()}
     events.on_dispute(
-        session,
-        dispute,
-        "dispute.mediation_started",
-        actor=events.SCHEDULER,
-        now=now,
-        data={"due_at": due},
+        session, dispute, "dispute.mediation_started", actor=events.SCHEDULER, now=now, data=data
     )
 
 
 def refund_not_received(session: Session, *, dispute: Dispute, now: datetime) -> None:
     """R8, run by the scheduler: no satisfactory information came back, the buyer is refunded."""
-    order = dispute.order
-    _close_pending(dispute, ProposalStatus.superseded, now)
-    _add_proposal(
-        session,
-        dispute,
-        party=Party.platform,
-        author_id="scheduler",
-        refund_amount=order.amount,
-        with_return=False,
-        request="No satisfactory information from carrier and seller.",
-        now=now,
-        status=ProposalStatus.accepted,
-    )
-    _end(
+    _platform_decision(
         session,
         dispute,
         resolution=Resolution.timeout,
-        refund_amount=order.amount,
-        with_return=False,
-        now=now,
         actor=events.SCHEDULER,
+        refund_amount=dispute.order.amount,
+        with_return=False,
+        note="No satisfactory information from carrier and seller.",
+        now=now,
     )

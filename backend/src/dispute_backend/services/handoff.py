@@ -210,14 +210,7 @@ def request_handoff(
         if existing is None:
             raise
         return existing, False
-    note(
-        session,
-        ticket=ticket,
-        party=TicketParty.system,
-        body=f"Handoff requested: {reason}",
-        author_id=None,
-        now=now,
-    )
+    _system_note(session, ticket, f"Handoff requested: {reason}", author_id=None, now=now)
     return ticket, True
 
 
@@ -236,6 +229,13 @@ def note(
     session.add(message)
     session.flush()
     return message
+
+
+def _system_note(
+    session: Session, ticket: HandoffTicket, body: str, *, author_id: str | None, now: datetime
+) -> None:
+    """A line of the ticket's log written by the system (who joined, released, closed...)."""
+    note(session, ticket=ticket, party=TicketParty.system, body=body, author_id=author_id, now=now)
 
 
 def _transition(
@@ -272,14 +272,7 @@ def claim(session: Session, *, ticket_id: int, operator: Operator, now: datetime
                 operator_id=ticket.operator_id,
             )
         raise errors.TransitionNotAllowed(f"Ticket {ticket_id} is {ticket.state}.")
-    note(
-        session,
-        ticket=ticket,
-        party=TicketParty.system,
-        body=f"{operator.name} joined",
-        author_id=operator.id,
-        now=now,
-    )
+    _system_note(session, ticket, f"{operator.name} joined", author_id=operator.id, now=now)
     return ticket
 
 
@@ -297,41 +290,49 @@ def _refuse(session: Session, ticket_id: int) -> errors.DomainError:
     return errors.TransitionNotAllowed(f"Ticket {ticket_id} is {ticket.state}.")
 
 
+def _operator_transition(
+    session: Session,
+    ticket_id: int,
+    where: Sequence[ColumnElement[bool]],
+    values: Mapping[str, object],
+    *,
+    operator: Operator,
+    done: str,
+    now: datetime,
+) -> HandoffTicket:
+    """An operator's transition of the ticket, refused unless it applies; logged as `done`."""
+    if not _transition(session, ticket_id, where, values):
+        raise _refuse(session, ticket_id)
+    ticket = get(session, ticket_id=ticket_id)
+    _system_note(session, ticket, f"{operator.name} {done}", author_id=operator.id, now=now)
+    return ticket
+
+
 def release(
     session: Session, *, ticket_id: int, operator: Operator, now: datetime
 ) -> HandoffTicket:
     """Back to the queue; it keeps its place (position is by creation time)."""
     values = {"state": TicketState.waiting, "operator_id": None, "assigned_at": None}
-    if not _transition(session, ticket_id, _owned(ticket_id, operator), values):
-        raise _refuse(session, ticket_id)
-    ticket = get(session, ticket_id=ticket_id)
-    note(
+    return _operator_transition(
         session,
-        ticket=ticket,
-        party=TicketParty.system,
-        body=f"{operator.name} released it",
-        author_id=operator.id,
+        ticket_id,
+        _owned(ticket_id, operator),
+        values,
+        operator=operator,
+        done="released it",
         now=now,
     )
-    return ticket
 
 
 def transfer(
     session: Session, *, ticket_id: int, operator: Operator, to: Operator, now: datetime
 ) -> HandoffTicket:
     values = {"operator_id": to.id, "assigned_at": now}
-    if not _transition(session, ticket_id, _owned(ticket_id, operator), values):
-        raise _refuse(session, ticket_id)
-    ticket = get(session, ticket_id=ticket_id)
-    note(
-        session,
-        ticket=ticket,
-        party=TicketParty.system,
-        body=f"{operator.name} transferred it to {to.name}",
-        author_id=operator.id,
-        now=now,
+    done = f"transferred it to {to.name}"
+    where = _owned(ticket_id, operator)
+    return _operator_transition(
+        session, ticket_id, where, values, operator=operator, done=done, now=now
     )
-    return ticket
 
 
 def close(session: Session, *, ticket_id: int, operator: Operator, now: datetime) -> HandoffTicket:
@@ -341,18 +342,9 @@ def close(session: Session, *, ticket_id: int, operator: Operator, now: datetime
         and_(HandoffTicket.state == TicketState.assigned, HandoffTicket.operator_id == operator.id),
     )
     values = {"state": TicketState.closed, "closed_at": now, "outcome": TicketOutcome.handled}
-    if not _transition(session, ticket_id, [waiting_or_mine], values):
-        raise _refuse(session, ticket_id)
-    ticket = get(session, ticket_id=ticket_id)
-    note(
-        session,
-        ticket=ticket,
-        party=TicketParty.system,
-        body=f"{operator.name} closed it",
-        author_id=operator.id,
-        now=now,
+    return _operator_transition(
+        session, ticket_id, [waiting_or_mine], values, operator=operator, done="closed it", now=now
     )
-    return ticket
 
 
 def withdraw(session: Session, *, conversation_id: str, now: datetime) -> HandoffTicket:
@@ -372,14 +364,7 @@ def withdraw(session: Session, *, conversation_id: str, now: datetime) -> Handof
             )
         raise errors.TicketNotFound("This conversation has no open handoff.")
     ticket = get(session, ticket_id=ticket.id)
-    note(
-        session,
-        ticket=ticket,
-        party=TicketParty.system,
-        body="The buyer withdrew the request",
-        author_id=None,
-        now=now,
-    )
+    _system_note(session, ticket, "The buyer withdrew the request", author_id=None, now=now)
     return ticket
 
 
