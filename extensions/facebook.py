@@ -38,6 +38,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from extensions import identity, inbound
+from extensions.webhooks import VerifiedWebhookInput, off
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +174,10 @@ def _payload(button: dict[str, Any]) -> str:
     return str(button.get("payload") or button.get("title") or "")[:1000]
 
 
-class MessengerInput(InputChannel):
+class MessengerInput(VerifiedWebhookInput):
     """Receives the Page's webhook at `/webhooks/facebook/webhook`."""
+
+    log_name = "messenger"
 
     @classmethod
     def name(cls) -> str:
@@ -245,17 +248,12 @@ class MessengerInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("custom_messenger_webhook", __name__)
-
-        @hook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            if not self.enabled:
-                return response.json({"status": "off"}, status=404)
-            return response.json({"status": "ok"})
+        self.add_health_route(hook)
 
         @hook.route("/webhook", methods=["GET"])
         async def verify(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return response.json({"status": "off"}, status=404)
+                return off()
             mode = request.args.get("hub.mode")
             token = request.args.get("hub.verify_token") or ""
             ok = (
@@ -271,7 +269,7 @@ class MessengerInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return response.json({"status": "off"}, status=404)
+                return off()
             if not self.authentic(request):
                 logger.warning("messenger: delivery with a wrong or missing signature refused")
                 return response.text("forbidden", status=403)
@@ -305,17 +303,7 @@ class MessengerInput(InputChannel):
             logger.info("messenger: message %s delivered again, already handled", mid)
             return
         self.note_seen(sender, event)
-        metadata = {inbound.VERIFIED: {**facts, **self.verified_identity(sender)}}
-        conversation = identity.conversation_id(self.name(), sender)
-        await on_new_message(
-            UserMessage(
-                inbound.readable_text(text),
-                self.output(pushed=False),
-                conversation,
-                input_channel=self.name(),
-                metadata=metadata,
-            )
-        )
+        await on_new_message(self.user_message(sender, text, self.output(pushed=False), facts))
 
     def note_seen(self, sender: str, event: dict[str, Any]) -> None:
         """When the user last wrote: the message's own timestamp (milliseconds, signed with
@@ -324,13 +312,6 @@ class MessengerInput(InputChannel):
         stamp = event.get("timestamp")
         written = stamp / 1000 if isinstance(stamp, int | float) and stamp > 0 else now
         self.last_seen[sender] = max(self.last_seen.get(sender, 0.0), min(written, now))
-
-    def verified_identity(self, psid: str) -> dict[str, str]:
-        if not self.identity_secret:
-            logger.error("messenger: CHANNEL_IDENTITY_SECRET is not set; users stay anonymous")
-            return {"channel": self.name()}
-        signed = identity.assert_identity(self.name(), psid, secret=self.identity_secret)
-        return {"channel": self.name(), "identity": signed}
 
 
 def _events(delivery: dict[str, Any]) -> list[dict[str, Any]]:

@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -38,7 +38,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from typing_extensions import Self
 
+from extensions.components import TrainedComponent
 from extensions.sentence_embeddings import SentenceEmbeddingFeaturizer, normalise
 from extensions.spelling import text_of
 
@@ -59,7 +61,7 @@ def _vectoriser(kind: str, vocabulary: dict[str, int] | None = None) -> TfidfVec
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
-class LinearIntentClassifier(GraphComponent, IntentClassifier):
+class LinearIntentClassifier(TrainedComponent, IntentClassifier):
     """Logistic regression over TF-IDF n-grams and the sentence embedding."""
 
     @classmethod
@@ -85,22 +87,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         vectorisers: dict[str, TfidfVectorizer] | None = None,
         model: LogisticRegression | None = None,
     ) -> None:
-        self._config = {**self.get_default_config(), **config}
-        self._model_storage = model_storage
-        self._resource = resource
+        super().__init__(config, model_storage, resource)
         self._vectorisers = vectorisers or {}
         self._analysers = {kind: v.build_analyzer() for kind, v in self._vectorisers.items()}
         self._model = model
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> LinearIntentClassifier:
-        return cls(config, model_storage, resource)
 
     # -- features ---------------------------------------------------------
 
@@ -155,23 +145,19 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             )
 
     @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> LinearIntentClassifier:
-        try:
-            with model_storage.read_from(resource) as directory:
-                vocabularies = json.loads((directory / "vocabularies.json").read_text())
-                classes = json.loads((directory / "classes.json").read_text())
-                with np.load(directory / "weights.npz", allow_pickle=False) as weights:
-                    arrays = {name: weights[name] for name in weights.files}
-        except (ValueError, FileNotFoundError):
-            logger.debug("No trained LinearIntentClassifier in %s.", resource.name)
-            return cls(config, model_storage, resource)
+    def read_files(cls, directory: Path) -> tuple[dict[str, Any], list[Any], dict[str, Any]]:
+        """The vocabularies, the classes and the arrays (weights and IDF) `persist` wrote."""
+        vocabularies = json.loads((directory / "vocabularies.json").read_text())
+        classes = json.loads((directory / "classes.json").read_text())
+        with np.load(directory / "weights.npz", allow_pickle=False) as weights:
+            arrays = {name: weights[name] for name in weights.files}
+        return vocabularies, classes, arrays
+
+    @classmethod
+    def from_files(
+        cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, files: Any
+    ) -> Self:
+        vocabularies, classes, arrays = files
         vectorisers = {}
         for kind, vocabulary in vocabularies.items():
             vectoriser = _vectoriser(kind, vocabulary)

@@ -67,31 +67,28 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 """
 
+# The end of `issue` and `renew` (after _NOW_MS): the ticket ARGV[1] expires in ARGV[2] ms
+# (KEYS[3]: expiries), and every key of the lock in twice that, so a lock nobody asks for
+# any more goes by itself.
+_LEASE = """
+redis.call('HSET', KEYS[3], ARGV[1], now + tonumber(ARGV[2]))
+local keep = 2 * tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, keep) end
+return 1
+"""
+
 # KEYS: counter, queue, expiries. ARGV: token, lifetime in ms.
 _ISSUE = (
     _NOW_MS
     + """
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[1]), ARGV[1])
-end
-redis.call('HSET', KEYS[3], ARGV[1], now + tonumber(ARGV[2]))
-local keep = 2 * tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, keep) end
-return 1
-"""
+end"""
+    + _LEASE
 )
 
 # KEYS: counter, queue, expiries. ARGV: token, lease in ms. 0 if the ticket is gone.
-_RENEW = (
-    _NOW_MS
-    + """
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[3], ARGV[1], now + tonumber(ARGV[2]))
-local keep = 2 * tonumber(ARGV[2])
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, keep) end
-return 1
-"""
-)
+_RENEW = _NOW_MS + "\nif not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end" + _LEASE
 
 # KEYS: queue, expiries. ARGV: token. Returns {head token or false, 1 if ARGV[1] is queued}.
 _HEAD = (

@@ -14,20 +14,20 @@ actions read, is left as the buyer typed it.
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from typing_extensions import Self
 
-logger = logging.getLogger(__name__)
+from extensions.components import TrainedComponent
 
 SPELLED_TEXT = "spelled_text"
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -99,7 +99,7 @@ class Speller:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True)
-class SpellingNormaliser(GraphComponent):
+class SpellingNormaliser(TrainedComponent):
     """Writes a spelled copy of each message's text (see the module's docstring)."""
 
     @staticmethod
@@ -107,21 +107,14 @@ class SpellingNormaliser(GraphComponent):
         return {}
 
     def __init__(
-        self, model_storage: ModelStorage, resource: Resource, counts: dict[str, int] | None = None
-    ) -> None:
-        self._model_storage = model_storage
-        self._resource = resource
-        self._speller = Speller(counts or {}, english_words())
-
-    @classmethod
-    def create(
-        cls,
+        self,
         config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> SpellingNormaliser:
-        return cls(model_storage, resource)
+        counts: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__(config, model_storage, resource)
+        self._speller = Speller(counts or {}, english_words())
 
     def train(self, training_data: TrainingData) -> Resource:
         counts = Counter(
@@ -136,21 +129,15 @@ class SpellingNormaliser(GraphComponent):
         return self._resource
 
     @classmethod
-    def load(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-        **kwargs: Any,
-    ) -> SpellingNormaliser:
-        try:
-            with model_storage.read_from(resource) as directory:
-                counts = json.loads((directory / "vocabulary.json").read_text())
-        except (ValueError, FileNotFoundError):
-            logger.debug("No trained SpellingNormaliser in %s.", resource.name)
-            counts = {}
-        return cls(model_storage, resource, counts)
+    def read_files(cls, directory: Path) -> dict[str, int]:
+        counts: dict[str, int] = json.loads((directory / "vocabulary.json").read_text())
+        return counts
+
+    @classmethod
+    def from_files(
+        cls, config: dict[str, Any], model_storage: ModelStorage, resource: Resource, files: Any
+    ) -> Self:
+        return cls(config, model_storage, resource, files)
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:

@@ -35,6 +35,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from extensions import identity, inbound
+from extensions.webhooks import VerifiedWebhookInput, off
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +135,10 @@ def chat_of(recipient_id: str) -> str:
     return recipient_id.removeprefix(identity.conversation_id("telegram", ""))
 
 
-class TelegramInput(InputChannel):
+class TelegramInput(VerifiedWebhookInput):
     """Receives Telegram's webhook at `/webhooks/telegram/webhook`."""
+
+    log_name = "telegram"
 
     @classmethod
     def name(cls) -> str:
@@ -186,17 +189,12 @@ class TelegramInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = Blueprint("custom_telegram_webhook", __name__)
-
-        @hook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            if not self.enabled:
-                return response.json({"status": "off"}, status=404)
-            return response.json({"status": "ok"})
+        self.add_health_route(hook)
 
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             if not self.enabled:
-                return response.json({"status": "off"}, status=404)
+                return off()
             if not self.authentic(request):
                 logger.warning("telegram: update with a wrong or missing secret token refused")
                 return response.json({"error": "forbidden"}, status=403)
@@ -233,25 +231,8 @@ class TelegramInput(InputChannel):
         chat_id, text, facts, callback_id = parsed
         if callback_id:
             await out.call("answerCallbackQuery", {"callback_query_id": callback_id})
-        metadata = {inbound.VERIFIED: {**facts, **self.verified_identity(chat_id)}}
-        sender = identity.conversation_id(self.name(), chat_id)
-        await on_new_message(
-            UserMessage(
-                inbound.readable_text(text),
-                out,
-                sender,
-                input_channel=self.name(),
-                metadata=metadata,
-            )
-        )
-
-    def verified_identity(self, chat_id: str) -> dict[str, str]:
-        """The signed identity of a private chat's user (whose user id is the chat id)."""
-        if not self.identity_secret:
-            logger.error("telegram: CHANNEL_IDENTITY_SECRET is not set; users stay anonymous")
-            return {"channel": self.name()}
-        signed = identity.assert_identity(self.name(), chat_id, secret=self.identity_secret)
-        return {"channel": self.name(), "identity": signed}
+        # A private chat's id is its user's id: who the user is, signed.
+        await on_new_message(self.user_message(chat_id, text, out, facts))
 
 
 def _update_id(update: Any) -> int | None:

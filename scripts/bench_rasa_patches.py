@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import structlog
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
@@ -136,19 +137,15 @@ async def _bench_sessions(calls: int) -> tuple[float, float]:
 
     app = web.Application()
     app.router.add_post("/webhook", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/webhook"  # type: ignore[union-attr]
     own = EndpointConfig.session
-    try:
-        off = statistics.median([await _calls(url, calls) for _ in range(ROUNDS)])
-        EndpointConfig.session = speedups._shared_session  # type: ignore[assignment, method-assign]
-        on = statistics.median([await _calls(url, calls) for _ in range(ROUNDS)])
-    finally:
-        EndpointConfig.session = own  # type: ignore[method-assign]
-        await runner.cleanup()
+    async with TestServer(app) as server:
+        url = str(server.make_url("/webhook"))
+        try:
+            off = statistics.median([await _calls(url, calls) for _ in range(ROUNDS)])
+            EndpointConfig.session = speedups._shared_session  # type: ignore[assignment, method-assign]
+            on = statistics.median([await _calls(url, calls) for _ in range(ROUNDS)])
+        finally:
+            EndpointConfig.session = own  # type: ignore[method-assign]
     return off / calls, on / calls
 
 

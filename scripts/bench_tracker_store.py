@@ -22,18 +22,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
+# Run as a script from anywhere: the project's own packages come from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from extensions.testing import scratch_database, session_start
 from extensions.tracker_store import CachedSQLTrackerStore
 
 ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -49,30 +53,6 @@ PARSE = {
 BOT_TEXT = "Order 8100000000000011 (Wireless earbuds) is covered by buyer protection. " * 3
 
 
-@contextmanager
-def database() -> Iterator[dict[str, Any]]:
-    name = f"tracker_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        ADMIN.replace("postgresql:", "postgresql+psycopg2:", 1), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(ADMIN)
-    try:
-        yield {
-            "dialect": "postgresql",
-            "host": url.host,
-            "port": url.port,
-            "db": name,
-            "username": url.username,
-            "password": url.password,
-        }
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def turn_events(n: int) -> list[Any]:
     return [
         UserUttered(PARSE["text"], PARSE, message_id=uuid.uuid4().hex),
@@ -85,13 +65,7 @@ def turn_events(n: int) -> list[Any]:
 async def one_turn(store: TrackerStore, sender: str, n: int) -> None:
     tracker = await store.retrieve(sender)
     if tracker is None:
-        tracker = DialogueStateTracker(sender, DOMAIN.slots)
-        for event in (
-            ActionExecuted("action_session_start"),
-            SessionStarted(),
-            ActionExecuted("action_listen"),
-        ):
-            tracker.update(event)
+        tracker = DialogueStateTracker.from_events(sender, session_start(), DOMAIN.slots)
     for event in turn_events(n):
         tracker.update(event)
     await store.save(tracker)
@@ -136,7 +110,8 @@ def main() -> None:
         "cached, one writer": lambda db: CachedSQLTrackerStore(DOMAIN, **db),
     }
     print(f"{args.conversations} conversations x {args.turns} turns, per turn:")
-    with database() as db:
+    admin_url = ADMIN.replace("postgresql:", "postgresql+psycopg2:", 1)
+    with scratch_database(admin_url, "tracker_bench") as db:
         for name, make in stores.items():
             report(name, asyncio.run(measure(make(db), args.conversations, args.turns)))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,13 +14,15 @@ import sqlalchemy as sa
 from rasa.core.agent import Agent
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SessionStarted, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from extensions import tracker_store
+from extensions.testing import scratch_database, session_start
 from extensions.tracker_store import CachedSQLTrackerStore, Version
 
 DOMAIN = Domain.from_dict({})
+Servers = tuple[CachedSQLTrackerStore, CachedSQLTrackerStore]  # two Rasa servers' stores
 PG_ADMIN_URL = os.environ.get(
     "BACKEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 ).replace("+psycopg:", "+psycopg2:")  # Rasa's SQLAlchemy 1.4 speaks psycopg2
@@ -35,14 +36,6 @@ def turn(text: str) -> list[Event]:
     ]
 
 
-def start() -> list[Event]:
-    return [
-        ActionExecuted("action_session_start"),
-        SessionStarted(),
-        ActionExecuted("action_listen"),
-    ]
-
-
 def texts(tracker: DialogueStateTracker | None) -> list[str]:
     assert tracker is not None
     return [e.text or "" for e in tracker.events if isinstance(e, UserUttered)]
@@ -50,24 +43,17 @@ def texts(tracker: DialogueStateTracker | None) -> list[str]:
 
 @pytest.fixture
 def db() -> Iterator[dict[str, Any]]:
-    name = f"tracker_shared_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_ADMIN_URL)
-    try:
-        yield {
-            "dialect": "postgresql",
-            "host": url.host,
-            "port": url.port,
-            "db": name,
-            "username": url.username,
-            "password": url.password,
-        }
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_ADMIN_URL, "tracker_shared") as database:
+        yield database
+
+
+@pytest.fixture
+def servers(db: dict[str, Any]) -> Servers:
+    """The stores of two Rasa servers on the one database."""
+    return (
+        CachedSQLTrackerStore(DOMAIN, **db, shared=True),
+        CachedSQLTrackerStore(DOMAIN, **db, shared=True),
+    )
 
 
 async def say(store: SQLTrackerStore, sender: str, events: list[Event]) -> None:
@@ -81,7 +67,7 @@ async def say(store: SQLTrackerStore, sender: str, events: list[Event]) -> None:
 async def test_a_turn_written_by_another_server_is_seen_and_kept(db: dict[str, Any]) -> None:
     server_a = CachedSQLTrackerStore(DOMAIN, **db, shared=True)
     server_b = CachedSQLTrackerStore(DOMAIN, **db, shared="true")  # as endpoints.yml gives it
-    await say(server_a, "alice", [*start(), *turn("one")])
+    await say(server_a, "alice", [*session_start(), *turn("one")])
     await say(server_a, "alice", turn("two"))
     await say(server_b, "alice", turn("three"))  # the load balancer moved her
     assert texts(await server_a.retrieve("alice")) == ["one", "two", "three"]
@@ -95,7 +81,7 @@ async def test_a_turn_written_by_another_server_is_seen_and_kept(db: dict[str, A
 
 async def test_with_one_writer_the_remembered_conversation_is_used(db: dict[str, Any]) -> None:
     store = CachedSQLTrackerStore(DOMAIN, **db, shared=True)
-    await say(store, "bruno", [*start(), *turn("hi")])
+    await say(store, "bruno", [*session_start(), *turn("hi")])
     await say(store, "bruno", turn("again"))
     remembered = store._recent["bruno"]
     assert remembered.version == Version(9, remembered.version.last_id if remembered.version else 0)
@@ -105,11 +91,10 @@ async def test_with_one_writer_the_remembered_conversation_is_used(db: dict[str,
 
 
 async def test_a_write_between_the_version_and_the_events_is_reloaded_next_time(
-    db: dict[str, Any],
+    servers: Servers,
 ) -> None:
-    server_a = CachedSQLTrackerStore(DOMAIN, **db, shared=True)
-    server_b = CachedSQLTrackerStore(DOMAIN, **db, shared=True)
-    await say(server_b, "carla", [*start(), *turn("one")])
+    server_a, server_b = servers
+    await say(server_b, "carla", [*session_start(), *turn("one")])
     read_version = server_a._current_version
     landed: list[bool] = []
 
@@ -141,11 +126,10 @@ async def test_a_write_between_the_version_and_the_events_is_reloaded_next_time(
 
 
 async def test_a_save_that_finds_another_writers_rows_forgets_the_conversation(
-    db: dict[str, Any],
+    db: dict[str, Any], servers: Servers
 ) -> None:
-    server_a = CachedSQLTrackerStore(DOMAIN, **db, shared=True)
-    server_b = CachedSQLTrackerStore(DOMAIN, **db, shared=True)
-    await say(server_a, "diego", [*start(), *turn("one")])
+    server_a, server_b = servers
+    await say(server_a, "diego", [*session_start(), *turn("one")])
     tracker = await server_a.retrieve("diego")
     assert tracker is not None
     await say(server_b, "diego", turn("meanwhile"))  # a writer without the lock
@@ -159,7 +143,7 @@ async def test_a_save_that_finds_another_writers_rows_forgets_the_conversation(
 
 async def test_connections_dropped_by_the_database_are_replaced(db: dict[str, Any]) -> None:
     store = CachedSQLTrackerStore(DOMAIN, **db, shared=True)
-    await say(store, "erin", [*start(), *turn("before")])
+    await say(store, "erin", [*session_start(), *turn("before")])
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:  # what a restart of PostgreSQL does to the pool
         connection.execute(
@@ -179,7 +163,7 @@ async def test_a_database_error_fails_the_message_instead_of_starting_it_over(
     tracker_store.install()
     shared = Agent._create_tracker_store(CachedSQLTrackerStore(DOMAIN, **db, shared=True), DOMAIN)
     alone = Agent._create_tracker_store(CachedSQLTrackerStore(DOMAIN, **db), DOMAIN)
-    await say(shared, "frank", [*start(), *turn("before")])
+    await say(shared, "frank", [*session_start(), *turn("before")])
     admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:  # the database refuses the stores' connections
         connection.execute(sa.text(f'ALTER DATABASE "{db["db"]}" WITH ALLOW_CONNECTIONS false'))
@@ -190,7 +174,7 @@ async def test_a_database_error_fails_the_message_instead_of_starting_it_over(
     try:
         with pytest.raises(sa.exc.OperationalError):
             await shared.retrieve("frank")
-        tracker = DialogueStateTracker.from_events("frank", [*start(), *turn("during")])
+        tracker = DialogueStateTracker.from_events("frank", [*session_start(), *turn("during")])
         with pytest.raises(sa.exc.OperationalError):
             await shared.save(tracker)
         assert await alone.retrieve("frank") is None  # Rasa's way, kept for one server
