@@ -84,6 +84,7 @@ NO_IO_DEPENDENCIES = {
     "_now",
     "_rules",
     "_queue",
+    "_write_request",
     "buyer_write",
     "seller_write",
     "operator_write",

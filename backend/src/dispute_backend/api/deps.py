@@ -104,18 +104,25 @@ class CallerContext(Protocol[_Row]):
 
 
 @dataclass
-class Write(Generic[Caller]):
-    """An idempotent write: `run` answers once per (caller, Idempotency-Key) and replays
-    that answer after (api/common.py `idempotent`). The caller's row is loaded once, on first
-    use, and kept in a plain attribute: functools.cached_property on Python 3.11 takes one lock
-    per class, so a write waiting for SQLite's lock would hold back every other write.
-    """
+class WriteRequest:
+    """What a write carries whoever makes it: the request, its session, its Idempotency-Key,
+    the clock and the rules."""
 
     request: Request
     session: Session
     key: str | None
     now: datetime
     rs: rules.RuleSettings
+
+
+@dataclass
+class Write(WriteRequest, Generic[Caller]):
+    """An idempotent write: `run` answers once per (caller, Idempotency-Key) and replays
+    that answer after (api/common.py `idempotent`). The caller's row is loaded once, on first
+    use, and kept in a plain attribute: functools.cached_property on Python 3.11 takes one lock
+    per class, so a write waiting for SQLite's lock would hold back every other write.
+    """
+
     ctx: CallerContext[Caller]
     _caller: Caller | None = field(default=None, init=False, repr=False)
 
@@ -251,37 +258,29 @@ class OperatorWriteContext(Write[Operator]):
         return self.caller
 
 
-async def buyer_write(
+async def _write_request(
     request: Request,
     session: SessionDep,
-    ctx: BuyerDep,
     at: Now,
     rs: Rules,
     idempotency_key: IdempotencyKey = None,
-) -> BuyerWriteContext:
-    return BuyerWriteContext(request, session, idempotency_key, at, rs, ctx)
+) -> WriteRequest:
+    return WriteRequest(request, session, idempotency_key, at, rs)
 
 
-async def seller_write(
-    request: Request,
-    session: SessionDep,
-    ctx: SellerDep,
-    at: Now,
-    rs: Rules,
-    idempotency_key: IdempotencyKey = None,
-) -> SellerWriteContext:
-    return SellerWriteContext(request, session, idempotency_key, at, rs, ctx)
+WriteRequestDep = Annotated[WriteRequest, Depends(_write_request)]
 
 
-async def operator_write(
-    request: Request,
-    session: SessionDep,
-    ctx: OperatorDep,
-    at: Now,
-    rs: Rules,
-    idempotency_key: IdempotencyKey = None,
-) -> OperatorWriteContext:
-    return OperatorWriteContext(request, session, idempotency_key, at, rs, ctx)
+async def buyer_write(w: WriteRequestDep, ctx: BuyerDep) -> BuyerWriteContext:
+    return BuyerWriteContext(w.request, w.session, w.key, w.now, w.rs, ctx)
+
+
+async def seller_write(w: WriteRequestDep, ctx: SellerDep) -> SellerWriteContext:
+    return SellerWriteContext(w.request, w.session, w.key, w.now, w.rs, ctx)
+
+
+async def operator_write(w: WriteRequestDep, ctx: OperatorDep) -> OperatorWriteContext:
+    return OperatorWriteContext(w.request, w.session, w.key, w.now, w.rs, ctx)
 
 
 BuyerWrite = Annotated[BuyerWriteContext, Depends(buyer_write)]
