@@ -19,14 +19,12 @@ from dispute_backend import errors
 from dispute_backend.models import (
     Buyer,
     Dispute,
-    DisputeReason,
     DisputeState,
     Event,
     Order,
     Outcome,
     PaymentStatus,
     ProposalStatus,
-    RequestedOutcome,
     Resolution,
     public_dispute_id,
 )
@@ -37,17 +35,8 @@ RS = RuleSettings()
 
 
 def open_(session: Session, buyer: Buyer, order: Order, *, later: int = 0) -> Dispute:
-    return disputes.open_dispute(
-        session,
-        buyer=buyer,
-        order_id=order.id,
-        reason=DisputeReason.damaged,
-        requested_outcome=RequestedOutcome.full_refund,
-        refund_amount=None,
-        with_return=False,
-        description="Cracked screen.",
-        now=f.NOW + timedelta(minutes=later),
-        rs=RS,
+    return f.dispute(
+        session, buyer, order, description="Cracked screen.", now=f.NOW + timedelta(minutes=later)
     )
 
 
