@@ -69,6 +69,38 @@ PATCHED = (
         "extensions.speedups, extensions.typed_buttons, extensions.follow_ups",
     ),
     Patched(
+        "rasa.core.actions.action:RemoteAction._action_call_format",
+        "(self, tracker: 'DialogueStateTracker', domain: 'Domain') -> Dict[str, Any]",
+        "extensions.action_calls",
+    ),
+    Patched(
+        "rasa.shared.core.trackers:DialogueStateTracker.applied_events",
+        "(self) -> List[rasa.shared.core.events.Event]",
+        "extensions.tracker_history",
+    ),
+    Patched(
+        "rasa.shared.core.trackers:DialogueStateTracker.past_states",
+        "(self, domain: rasa.shared.core.domain.Domain, omit_unset_slots: bool = False, "
+        "ignore_rule_only_turns: bool = False, rule_only_data: Optional[Dict[str, Any]] = None)"
+        " -> List[Dict[str, MutableMapping[str, Union[str, Tuple[Union[float, str], ...]]]]]",
+        "extensions.tracker_history",
+    ),
+    Patched(
+        "rasa.shared.core.trackers:DialogueStateTracker.copy",
+        "(self) -> 'DialogueStateTracker'",
+        "extensions.tracker_history",
+    ),
+    Patched(
+        "rasa.core.policies.rule_policy:RulePolicy._get_possible_keys",
+        "(self, lookup: 'Dict[Text, Text]', states: 'List[State]') -> 'Set[Text]'",
+        "extensions.rule_matching",
+    ),
+    Patched(
+        "rasa.core.policies.policy:Policy.format_tracker_states",
+        "(states: 'List[Dict]') -> 'Text'",
+        "extensions.rule_matching",
+    ),
+    Patched(
         "rasa.core.agent:Agent._create_tracker_store",
         "(store: 'Optional[TrackerStore]', domain: 'Domain') -> 'TrackerStore'",
         "extensions.tracker_store",
@@ -174,7 +206,17 @@ def install() -> None:
     """Install every patch, in the order they build on each other."""
     import rasa.__main__ as cli
 
-    from extensions import follow_ups, paused, redaction, speedups, tracker_store, typed_buttons
+    from extensions import (
+        action_calls,
+        follow_ups,
+        paused,
+        redaction,
+        rule_matching,
+        speedups,
+        tracker_history,
+        tracker_store,
+        typed_buttons,
+    )
 
     require_rasa_version("extensions/rasa_patches.py")
     redaction.install_record_factory()  # the standard library's logging, not Rasa
@@ -190,3 +232,6 @@ def install() -> None:
     follow_ups.install()  # after the buttons: a typed title is a click first
     tracker_store.install()  # a shared tracker store's errors fail the message (503)
     paused.install()  # "never mind" while waiting for a person leaves the queue
+    action_calls.install()  # the action server gets the recent events, not the session's
+    tracker_history.install()  # applied events and past states continue, not restart
+    rule_matching.install()  # rules are matched on the states they can reach

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from extensions import follow_ups, paused, rasa_patches, speedups, tracker_store, typed_buttons
+from extensions import (
+    action_calls,
+    follow_ups,
+    paused,
+    rasa_patches,
+    rule_matching,
+    speedups,
+    tracker_history,
+    tracker_store,
+    typed_buttons,
+)
 
 EXTENSIONS = Path(__file__).resolve().parents[2] / "extensions"
 
@@ -42,6 +52,9 @@ def test_the_installed_rasa_is_the_one_the_patches_were_written_for() -> None:
         tracker_store.install,
         paused.install,
         follow_ups.install,
+        action_calls.install,
+        tracker_history.install,
+        rule_matching.install,
     ],
     ids=lambda f: f.__module__,
 )
