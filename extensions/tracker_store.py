@@ -172,6 +172,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         login_db: str | None = None,
         query: dict | None = None,
         cached_conversations: int = 2000,  # ~15 kB each: a few tens of MB at most
+        # Trackers kept whole, with what extensions/tracker_history.py keeps on them (about
+        # 1 kB per action of the session): the conversations talking right now.
+        live_conversations: int = 200,
         shared: bool | str = False,  # other Rasa servers write to the same database
         **kwargs: Any,
     ) -> None:
@@ -211,7 +214,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._recent: OrderedDict[str, Remembered] = OrderedDict()
         self._capacity = cached_conversations
         # The tracker last saved, with the remembered events it was saved as (by identity).
-        self._live: dict[str, tuple[DialogueStateTracker, list[StoredEvent]]] = {}
+        self._live: OrderedDict[str, tuple[DialogueStateTracker, list[StoredEvent]]]
+        self._live = OrderedDict()
+        self._live_capacity = int(live_conversations)
 
     def _remember(
         self, sender_id: str, events: list[StoredEvent], version: Version | None = None
@@ -326,10 +331,11 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 return
         events = latest_session([*stored, *added])
         self._remember(tracker.sender_id, events, version)
+        self._live.pop(tracker.sender_id, None)
         if len(tracker.events) == len(events):  # not when a new session began in the turn
             self._live[tracker.sender_id] = (tracker, events)
-        else:
-            self._live.pop(tracker.sender_id, None)
+            while len(self._live) > self._live_capacity:
+                self._live.popitem(last=False)
 
 
 def _raise(error: Exception) -> None:

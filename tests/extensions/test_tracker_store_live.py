@@ -121,3 +121,16 @@ def test_with_another_writer_the_database_wins_over_the_tracker_kept(tmp_path: P
     assert again is not kept
     assert dumped(again) == stored(tmp_path / "t.db")
     assert again is not None and again.get_slot("order_id") == "two"
+
+
+def test_only_the_latest_conversations_are_kept_whole(tmp_path: Path) -> None:
+    store = CachedSQLTrackerStore(DOMAIN, db=str(tmp_path / "t.db"), live_conversations=2)
+    kept = {}
+    for sender in ("a", "b", "c"):
+        tracker = DialogueStateTracker(sender, DOMAIN.slots)
+        tracker.update(UserUttered("hello"))
+        asyncio.run(store.save(tracker))
+        kept[sender] = asyncio.run(store.retrieve(sender))
+        asyncio.run(store.save(kept[sender]))
+    assert asyncio.run(store.retrieve("a")) is not kept["a"]  # the oldest: rebuilt
+    assert asyncio.run(store.retrieve("c")) is kept["c"]
