@@ -8,6 +8,10 @@ docs/performance.md); none changes what Rasa does, only how often it redoes it.
   itself* against the draft 2020-12 meta-schema, every time (once 45 % of the
   server's CPU). The schema never changes: it is checked once and the
   compiled validator reused; every action result is still validated.
+  Each event was also tried against all 23 kinds of event (a `oneOf`), making an
+  error object for each of the 22 it is not; the kinds differ by the constant
+  in their `event` field, so at most one can match, and the event is checked
+  against the kind it names (an unknown kind is still refused).
 - Event types: reading a stored event looks its class up by walking every
   subclass of `Event` (with `inspect.isabstract` on each), once per event of
   the conversation on every message. Found classes are remembered by name;
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -60,15 +65,34 @@ KEEPALIVE_SECONDS = 3.0
 
 
 @functools.lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    schema = RemoteAction.action_response_format_spec()
+def _validators() -> tuple[Draft202012Validator, dict[str, Draft202012Validator]]:
+    """Rasa's schema for an action result without the `oneOf` over the kinds of event, and
+    a validator per kind, by the constant its `event` field must have."""
+    schema = copy.deepcopy(RemoteAction.action_response_format_spec())
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    event_schema = schema["properties"]["events"]["items"]
+    kinds = {
+        kind["properties"]["event"]["const"]: Draft202012Validator(kind)
+        for kind in event_schema.pop("oneOf")
+    }
+    return Draft202012Validator(schema), kinds
+
+
+def _validate(result: dict[str, Any]) -> None:
+    """What Rasa's schema accepts: the result and each event's common fields first (so
+    every event is an object with a string `event`), then the event as its kind."""
+    outer, kinds = _validators()
+    outer.validate(result)
+    for event in result.get("events") or []:
+        kind = kinds.get(event["event"])
+        if kind is None:
+            raise ValidationError(f"{event['event']!r} is not a kind of event")
+        kind.validate(event)
 
 
 def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     try:
-        _validator().validate(result)
+        _validate(result)
     except ValidationError as error:
         error.message += (
             ". Failed to validate Action server response from API, make sure your "

@@ -63,6 +63,51 @@ def test_an_invalid_action_result_is_still_refused() -> None:
         action._validate_action_result({"events": "not a list"})
 
 
+VALID_EVENTS = [
+    {"event": "slot", "name": "order_id", "value": "8100"},
+    {"event": "slot", "name": "order_id", "value": None, "timestamp": None},
+    {"event": "bot", "text": "hello", "metadata": {"utter_action": "utter_greet"}},
+    {"event": "action", "name": "utter_greet", "policy": None, "confidence": 1.0},
+    {"event": "active_loop", "name": "dispute_form"},
+    {"event": "followup", "name": "utter_greet"},
+    {"event": "user", "text": "hi", "parse_data": {"intent": {"name": "greet"}, "entities": []}},
+    {"event": "session_started"},
+    {"event": "pause"},
+    {"event": "reset_slots"},
+]
+INVALID_EVENTS = [
+    {"event": "no_such_event"},
+    {"name": "order_id", "value": 1},  # no kind
+    {"event": 7},
+    "slot",
+    {"event": "slot", "name": "order_id"},  # no value
+    {"event": "slot", "name": 3, "value": 1},
+    {"event": "bot", "metadata": "not an object"},
+    {"event": "action", "hide_rule_turn": "yes"},
+    {"event": "user", "parse_data": {"entities": [{"start": 0}]}},  # entity without a name
+    {"event": "entities", "entities": "none"},
+]
+
+
+@pytest.mark.parametrize("event", VALID_EVENTS + INVALID_EVENTS)
+def test_an_action_result_is_accepted_exactly_when_rasas_schema_accepts_it(event: Any) -> None:
+    import jsonschema
+
+    result = {"events": [VALID_EVENTS[0], event], "responses": [{"text": "ok"}]}
+    try:
+        jsonschema.validate(result, RemoteAction.action_response_format_spec())
+        rasa_accepts = True
+    except jsonschema.ValidationError:
+        rasa_accepts = False
+    assert rasa_accepts == (event in VALID_EVENTS)
+    try:
+        speedups._validate(result)
+        accepted = True
+    except jsonschema.ValidationError:
+        accepted = False
+    assert accepted == rasa_accepts
+
+
 @pytest.fixture
 async def echo_server() -> AsyncIterator[tuple[str, list[tuple[str, str | None]]]]:
     """A local HTTP server noting each request's client port and Authorization."""
