@@ -155,7 +155,7 @@ eval-nlu: setup ## NLU 5-fold cross-validation: per-label F1, macro-F1 (about te
 eval-ood: setup model ## held-out requests from other domains: share read as a dispute intent (max 3 %)
 	$(STACK) exec .venv/bin/python scripts/ood_probe.py
 
-bench-bot: setup model ## whole-stack response times at N = 1, 10, 50 conversations, vs a bare rasa init bot
+bench-bot: setup model ## short and long conversations at N = 1, 10, 50 and a turn's cost at message 60, vs a bare rasa init bot
 	backend/.venv/bin/python scripts/bench_bot.py
 
 clean: ## remove environments, models and run-time data (keeps .env)
