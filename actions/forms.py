@@ -41,6 +41,7 @@ from actions.parsing import (
     names_money,
     normalise_order_id,
     order_named_alone,
+    order_named_instead,
     outcome_from_text,
     outcome_stated,
     parse_amount,
@@ -185,6 +186,10 @@ def problem_stated(text: str, form_slots: set[str], tracker: Tracker) -> dict[st
     return stated
 
 
+# The answers `stated_answers` reads from any message.
+STATED_ANSWERS = ("requested_outcome", "refund_amount", "with_return")
+
+
 def stated_answers(text: str) -> dict[str, Any]:
     """The dispute's answers a message states: outcome, amount (which means a partial
     refund unless it says full), return choice."""
@@ -260,6 +265,8 @@ class OrderFormValidation(FormValidation, abc.ABC):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if slot_value is None:
+            return {"order_id": None}  # forgotten by a correction: asked again
         order_id = normalise_order_id(slot_value)
         if order_id is None:
             dispatcher.utter_message(response="utter_order_id_invalid")
@@ -307,6 +314,10 @@ class DisputeFormValidation(OrderFormValidation, abc.ABC):
             return [SlotSet(slot, None) for slot in sorted(resets)]
         if latest_intent(tracker) in ("affirm", "deny") and person_offered_before_message(tracker):
             return await self._answers_person_offer(dispatcher, tracker, domain)
+        switched = self._order_switched(dispatcher, tracker)
+        if switched:
+            tracker.add_slots(switched)  # validated below, as answers are
+            return [*switched, *await super().run(dispatcher, tracker, domain)]
         forget: list[EventType] = []
         if (
             tracker.get_slot("requested_slot") is None  # the form is starting
@@ -321,6 +332,43 @@ class DisputeFormValidation(OrderFormValidation, abc.ABC):
         revised = self.revisions(dispatcher, tracker, domain)
         tracker.add_slots(revised)  # validated below, as answers are
         return [*forget, *revised, *await super().run(dispatcher, tracker, domain)]
+
+    def _order_switched(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> list[EventType]:
+        """ "no sorry, I meant the earbuds", "the shoes one, not the speaker": a correction
+        (or a no at the confirmation) that names another of the buyer's orders by its
+        product. The form takes that order, validates it as if it had been typed, and
+        asks the pending question again; what was said of the problem and the refund
+        stays. Never a guess: a message that names no other order changes nothing."""
+        requested = tracker.get_slot("requested_slot")
+        current = tracker.get_slot("order_id")
+        message = tracker.latest_message or {}
+        text = message.get("text") or ""
+        if (
+            not current
+            or requested in (None, "order_id")
+            or any(e.get("entity") == "order_id" for e in message.get("entities") or [])
+            or not (
+                is_correction(text)
+                or latest_intent(tracker) == "deny"
+                or (requested in CONFIRMATIONS and latest_intent(tracker) != "affirm")
+            )
+        ):
+            return []
+        buyer = buyer_credential(tracker)
+        if not buyer:
+            return []
+        try:
+            orders = self.backend.orders(buyer)
+        except BackendError:
+            return []  # the form carries on; the question says what went wrong
+        named = order_named_instead(orders, text)
+        if named is None or named == current:
+            return []
+        dispatcher.utter_message(response="utter_noted_change")
+        resets = ({*CORRECTION_RESETS, requested} & set(every_form_slot())) - {"order_id"}
+        return [*(SlotSet(slot, None) for slot in sorted(resets)), SlotSet("order_id", named)]
 
     async def _answers_person_offer(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -353,13 +401,22 @@ class DisputeFormValidation(OrderFormValidation, abc.ABC):
         if latest_intent(tracker) in NOT_ANSWERS:
             return []
         confirming = requested in CONFIRMATIONS
-        correcting = requested is None or confirming or is_correction(text)
         form_slots = set(
             domain.get("forms", {}).get(self.form_name(), {}).get("required_slots", [])
         )
         said = stated_answers(text)
         if requested is None:
             said.update(problem_stated(text, form_slots, tracker))
+        # At a question about the refund, a message that says nothing to it but states
+        # another answer ("partial" at "Will you send it back?") revises that answer.
+        # (Any text answers the other questions: an order, a reason, a description.)
+        elsewhere = (
+            requested in STATED_ANSWERS
+            and requested not in said
+            and latest_intent(tracker) not in ("affirm", "deny")
+            and any(k in form_slots for k in said)
+        )
+        correcting = requested is None or confirming or is_correction(text) or elsewhere
         # An answer not given yet is taken whenever it is stated; one already given is
         # changed only when the buyer corrects it (or at the confirmation).
         stated = {
@@ -371,6 +428,11 @@ class DisputeFormValidation(OrderFormValidation, abc.ABC):
             and (correcting or tracker.get_slot(k) is None)
         }
         if not stated:
+            if confirming and latest_intent(tracker) != "affirm" and said.keys() & form_slots:
+                # "keep it" at "..., keeping the item?", "partial, 25 like i said": it
+                # says again what the summary says, and is no "no". The confirmation
+                # is asked again.
+                return [SlotSet(requested, None)]
             return []
         events: list[EventType] = [SlotSet(slot, value) for slot, value in stated.items()]
         if requested is not None and any(tracker.get_slot(k) is not None for k in stated):
@@ -407,6 +469,8 @@ class RefundProposal(DisputeFormValidation, abc.ABC):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if slot_value is None:
+            return {"requested_outcome": None}  # forgotten by a correction: asked again
         outcome = slot_value if slot_value in OUTCOMES else outcome_from_text(str(slot_value))
         if outcome is None:
             outcome = outcome_from_text(tracker.latest_message.get("text") or "")
@@ -494,4 +558,6 @@ class RefundProposal(DisputeFormValidation, abc.ABC):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if slot_value is None:
+            return {"with_return": None}  # forgotten by a correction: asked again
         return {"with_return": bool(slot_value)}

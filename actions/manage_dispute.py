@@ -98,10 +98,34 @@ class DisputeInProgress(DisputeFormValidation, abc.ABC):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        starting = tracker.get_slot("requested_slot") is None and not tracker.get_slot(
+            "dispute_blocked"
+        )
         picked = self._dispute_picked(dispatcher, tracker, domain)
         if picked is not None:
             return picked
+        if starting and self.names_the_dispute_picked:
+            self._say_which(dispatcher, tracker)
         return await super().run(dispatcher, tracker, domain)
+
+    def _say_which(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
+        """The dispute the form starts on, when the buyer did not type its number: the
+        product they named ("the speeker"), the one the conversation was about, or
+        their only one. Saying it lets them correct a wrong pick at once."""
+        order_id = tracker.get_slot("order_id")
+        message = tracker.latest_message or {}
+        if not order_id or any(
+            e.get("entity") == "order_id" for e in message.get("entities") or []
+        ):
+            return
+        try:
+            order = self.backend.order(self._buyer(tracker), order_id)
+        except BackendError:
+            return  # the order's check says what went wrong
+        if order.active_dispute_id:
+            dispatcher.utter_message(
+                response="utter_dispute_picked", order_id=order.id, title=order.title
+            )
 
     def _dispute_picked(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -129,10 +153,6 @@ class DisputeInProgress(DisputeFormValidation, abc.ABC):
             ]
         if named is None and len(in_progress) == 1:
             named = in_progress[0].id
-            if self.names_the_dispute_picked:
-                dispatcher.utter_message(
-                    response="utter_your_one_dispute", order_id=named, title=in_progress[0].title
-                )
         if named:
             tracker.add_slots([SlotSet("order_id", named)])
         return None

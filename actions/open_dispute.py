@@ -132,7 +132,7 @@ class ValidateDisputeForm(RefundProposal):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        if slot_value is not None and tracker.slots.get("dispute_reason", slot_value) is None:
+        if slot_value is None or tracker.slots.get("dispute_reason", slot_value) is None:
             return {"dispute_reason": None}  # forgotten this turn: the order changed
         return self._check_reason(slot_value, dispatcher, tracker)
 
@@ -218,7 +218,9 @@ class ValidateDisputeForm(RefundProposal):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
-        text = str(slot_value or "").strip()
+        if slot_value is None:
+            return {"dispute_description": None}  # forgotten by a correction: asked again
+        text = str(slot_value).strip()
         if is_stalling(text):
             # "hold on, let me check": the question waits for the answer.
             dispatcher.utter_message(response="utter_description_take_your_time")

@@ -89,3 +89,20 @@ class ActionListOrders(BackendAction):
         lines = "\n".join(order_line(o) for o in orders[:8])
         dispatcher.utter_message(response="utter_order_list", details=lines)
         return [SlotSet("last_topic", "orders")]
+
+
+class ActionWhatAboutOrder(Action):
+    """An order number or an amount typed out of the blue: what to do with it. Nobody
+    signed in learns first that looking at an order needs them signed in."""
+
+    def name(self) -> str:
+        return "action_what_about_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if not buyer_credential(tracker):
+            dispatcher.utter_message(response="utter_sign_in_needed")
+            return []
+        dispatcher.utter_message(response="utter_what_about_order")
+        return []

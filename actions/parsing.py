@@ -42,8 +42,74 @@ def normalise_order_id(value: Any) -> str | None:
 _NUMBER = re.compile(r"(?<![\d.,])(-|minus\s+)?(\d+(?:[.,]\d{1,2})?)(?!\d|[.,]\d)", re.I)
 
 
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+    " fifteen sixteen seventeen eighteen nineteen".split()
+)
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_NUMBER_WORD = {w: n for n, w in enumerate(_UNITS)} | {w: 20 + 10 * n for n, w in enumerate(_TENS)}
+_WORDS_NUMBER = "|".join(sorted(_NUMBER_WORD, key=len, reverse=True))
+# "twenty", "twenty five", "twenty-five", "a hundred", "one hundred and twenty".
+_NUMBER_IN_WORDS = re.compile(
+    rf"\b(?:(?:a|one|{_WORDS_NUMBER})[\s-]+hundred(?:\s+and)?[\s-]*)?"
+    rf"(?:{_WORDS_NUMBER})(?:[\s-]+(?:{_WORDS_NUMBER}))?\b|\b(?:a|one)[\s-]+hundred\b",
+    re.IGNORECASE,
+)
+_MONEY_AFTER = re.compile(r"\s*(?:[€$£]|eur(?:o|os)?\b|dollars?\b|pounds?\b|bucks\b|quid\b)", re.I)
+
+
+def _words_value(words: str) -> int | None:
+    """The value of a number written in words ("twenty five", "a hundred"), or None."""
+    total, current = 0, 0
+    for word in re.findall(r"[a-z]+", words.lower()):
+        if word == "hundred":
+            total, current = (current or 1) * 100, 0
+        elif word in _NUMBER_WORD:
+            value = _NUMBER_WORD[word]
+            if current and not (current >= 20 and current % 10 == 0 and value < 10):
+                return None  # "five six" is two numbers, not one
+            current += value
+        elif word not in ("a", "and"):
+            return None
+    return total + current
+
+
+def digits_for_words(text: str, *, whole: bool = False) -> str:
+    """The text with amounts in words written in digits: "twenty euros" -> "20 euros".
+
+    Only a number followed by a currency is an amount ("two weeks" and "the other one"
+    are not), unless `whole`: the text answers "How much?" and is the number alone."""
+
+    def replace(found: re.Match[str]) -> str:
+        value = _words_value(found.group(0))
+        if value is None:
+            return found.group(0)
+        if whole or _MONEY_AFTER.match(text, found.end()):
+            return str(value)
+        return found.group(0)
+
+    return _NUMBER_IN_WORDS.sub(replace, text)
+
+
+# What may come with an amount in words that answers "How much?" ("about twenty euros
+# please"); anything else ("the other one", "in two weeks") makes it no amount.
+_AMOUNT_FILLERS = frozenset(
+    "about around roughly approximately like maybe just only say make it that i want would"
+    " like id i'd back refund of please ok okay so um eur euro euros dollar dollars bucks"
+    " pounds quid".split()
+)
+
+
+def _amount_in_words_alone(text: str) -> str:
+    """The answer in digits when it is a number in words and fillers only, else as is."""
+    written = digits_for_words(text, whole=True)
+    rest = [w for w in re.findall(r"[a-z']+", written.lower()) if w not in _AMOUNT_FILLERS]
+    return written if not rest and written != text else text
+
+
 def parse_amount(value: Any) -> Decimal | None:
-    """'12.50', '12,5', '$12', '15 dollars' -> Decimal; anything else -> None.
+    """'12.50', '12,5', '$12', '15 dollars', 'twenty euros' -> Decimal; anything else ->
+    None.
 
     Two different numbers ("between 5 and 8", "3 or 4 euros") are no amount: the buyer
     is asked for one. A negative amount ("-5 euros") is returned as such, for the form to
@@ -51,9 +117,11 @@ def parse_amount(value: Any) -> Decimal | None:
     """
     if value is None:
         return None
+    text = str(value)
+    if not re.search(r"\d", text):
+        text = _amount_in_words_alone(text)
     found = {
-        (sign is not None and sign != "", n.replace(",", "."))
-        for sign, n in _NUMBER.findall(str(value))
+        (sign is not None and sign != "", n.replace(",", ".")) for sign, n in _NUMBER.findall(text)
     }
     if len(found) != 1:
         return None
@@ -184,7 +252,7 @@ def reason_from_text(text: str) -> str | None:
 OUTCOME_PATTERNS = {
     "partial_refund": _any(
         r"partial\w*",
-        r"part of (?:it|the (?:money|price))",
+        r"part of (?:it|(?:my|the|your) (?:money|price|refund|payment))",
         "some (?:money|of it)",
         "half",
         r"discount\w*",
@@ -348,6 +416,25 @@ def order_named_alone(orders: list[Order], text: str) -> str | None:
     return named[0] if len(named) == 1 else None
 
 
+# "not the speaker", "instead of the lamp", "rather than my shoes": a product set aside.
+_SET_ASIDE = re.compile(
+    r"\b(?:not|instead of|rather than|no longer)\s+(?:the|my|this|that|for)?\s*"
+    r"[\w-]+(?:\s+(?!(?:but|and|the|my|i|it|one)\b)[\w-]+){0,2}",
+    re.IGNORECASE,
+)
+
+
+def order_named_instead(orders: list[Order], text: str) -> str | None:
+    """The order a correction names, the one it sets aside left out: "no wait, the shoes
+    one, not the speaker" names the shoes; "no sorry, i meant the earbuds" the earbuds.
+    A message that tells a problem ("actually the case is cracked") names a part of the
+    item, not another order."""
+    kept = _SET_ASIDE.sub(" ", text)
+    if reason_from_text(kept):
+        return None
+    return order_named_alone(orders, kept)
+
+
 # The two words after "my" (or "our"): "my earbuds", "my new phone".
 _MY = re.compile(r"\b(?:my|our)\s+(\w+(?:\s+\w+)?)", re.IGNORECASE)
 
@@ -464,6 +551,7 @@ def amount_stated(text: str) -> Decimal | None:
     """The one amount a message asks for, numbers it sets aside left out: "make it 20
     euros" (20), "12 not 15" (12), "not 15 but 12" (12), "between 5 and 8" (None)."""
     kept = set()
+    text = digits_for_words(text)
     for found in _NUMBER.finditer(text):
         if _DISCARDED.search(text[max(0, found.start() - 30) : found.start()]):
             continue

@@ -163,7 +163,7 @@ async def test_the_one_dispute_in_progress_is_the_one_meant(
     said = CollectingDispatcher()
     domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
     await ValidateDisputeChangeForm(backend).run(said, change, domain)
-    assert responses(said) == (["utter_your_one_dispute"] if picked else [])
+    assert responses(said) == (["utter_dispute_picked"] if picked else [])
 
 
 async def test_a_product_named_whose_dispute_ended_is_said_so_never_swapped(
@@ -193,3 +193,22 @@ async def test_a_product_named_whose_dispute_ended_is_said_so_never_swapped(
     assert responses(dispatcher) == ["utter_dispute_already_ended"]
     assert SlotSet("order_id", lamp.id) not in events
     assert SlotSet("dispute_blocked", "dispute_ended") in events
+
+
+async def test_the_change_form_says_which_dispute_the_product_named_picked(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    open_one(backend)
+    backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
+    request = NewDispute("8123456789012346", "damaged", "full_refund", None, False, "Broken.")
+    backend.open_dispute(Credential(TOKEN, "conversation-1"), request, idempotency_key="k2")
+    tracker = make_tracker(
+        text="i wanna chnage my refnd for the lamp",
+        intent="modify_dispute",
+        active_loop="dispute_change_form",
+    )
+    domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
+    events = await ValidateDisputeChangeForm(backend).run(dispatcher, tracker, domain)
+    assert SlotSet("order_id", "8123456789012346") in events
+    assert dispatcher.messages[0]["response"] == "utter_dispute_picked"
+    assert dispatcher.messages[0]["title"] == "Desk lamp"

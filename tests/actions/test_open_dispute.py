@@ -292,7 +292,6 @@ async def test_the_other_order_asks_for_the_order_again(
     [
         ("yes, i'll return them", "inform", [SlotSet("with_return", True)]),
         ("I'd rather keep it", "inform", [SlotSet("with_return", False)]),
-        ("14 euros", "inform", []),
         # A plain yes or no is the domain's mapping; words about the return say
         # more than the intent; "stop" leaves the form.
         ("yes", "affirm", []),
@@ -318,6 +317,35 @@ async def test_a_typed_return_choice_fills_the_return_question(
     domain = {"forms": {form_name: {"required_slots": [*slots, "with_return"]}}}
     assert await form(backend).run(dispatcher, tracker, domain) == events
     assert responses(dispatcher) == []
+
+
+@pytest.mark.parametrize("form", [ValidateDisputeForm, ValidateDisputeChangeForm])
+@pytest.mark.parametrize(
+    ("text", "revised"),
+    [
+        ("14 euros", {"refund_amount": "14.00"}),
+        ("twenty euros", {"refund_amount": "20.00"}),
+        ("full", {"requested_outcome": "full_refund"}),
+    ],
+)
+async def test_another_answer_at_the_return_question_revises_it_and_asks_again(
+    form: type[ValidateDisputeForm],
+    text: str,
+    revised: dict[str, str],
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "15.00"}
+    form_name = form(backend).name().removeprefix("validate_")
+    tracker = make_tracker(
+        slots, text=text, intent="inform", active_loop=form_name, requested_slot="with_return"
+    )
+    domain = {"forms": {form_name: {"required_slots": [*slots, "with_return"]}}}
+    events = await form(backend).run(dispatcher, tracker, domain)
+    after = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert {k: after[k] for k in revised} == revised
+    assert after["with_return"] is None  # the return question is asked again
+    assert responses(dispatcher) == ["utter_noted_change"]
 
 
 async def test_full_refund_skips_the_amount_and_not_received_skips_the_return(

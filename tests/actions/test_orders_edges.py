@@ -10,7 +10,13 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import ProtectionWindow
-from actions.orders import ActionAnswerDeadline, ActionListOrders, order_line, window_of
+from actions.orders import (
+    ActionAnswerDeadline,
+    ActionListOrders,
+    ActionWhatAboutOrder,
+    order_line,
+    window_of,
+)
 from tests.actions.conftest import make_tracker, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
@@ -132,3 +138,14 @@ async def test_no_orders_sets_no_topic(dispatcher: CollectingDispatcher) -> None
     events = await ActionListOrders(InMemoryDisputeBackend()).run(dispatcher, make_tracker(), {})
     assert responses(dispatcher) == ["utter_no_orders"]
     assert events == []
+
+
+async def test_an_order_number_alone_asks_what_to_do_or_to_sign_in_first() -> None:
+    entities = [{"entity": "order_id", "value": "8100000000000011"}]
+    signed_in, visitor = CollectingDispatcher(), CollectingDispatcher()
+    tracker = make_tracker(text="8100000000000011", entities=entities)
+    await ActionWhatAboutOrder().run(signed_in, tracker, {})
+    anonymous = make_tracker(text="8100000000000011", entities=entities, token=None)
+    await ActionWhatAboutOrder().run(visitor, anonymous, {})
+    assert responses(signed_in) == ["utter_what_about_order"]
+    assert responses(visitor) == ["utter_sign_in_needed"]

@@ -19,6 +19,7 @@ from actions.parsing import (
     normalise_order_id,
     only_confirms,
     order_named_alone,
+    order_named_instead,
     orders_named,
     outcome_from_text,
     parse_amount,
@@ -43,6 +44,15 @@ VALUES: dict[Callable[[Any], object], list[tuple[object, object]]] = {
         ("15 dollars", Decimal("15.00")),
         ("10 euros, yes 10", Decimal("10.00")),
         ("1000", Decimal("1000.00")),
+        # amounts in words, alone or with a currency; other words make them no amount
+        ("twenty euros", Decimal("20.00")),
+        ("about twenty five please", Decimal("25.00")),
+        ("twenty-five bucks", Decimal("25.00")),
+        ("a hundred", Decimal("100.00")),
+        ("one hundred and twenty euros", Decimal("120.00")),
+        ("the other one", None),
+        ("in two weeks", None),
+        ("five six", None),
         ("somewhere between 5 and 8", None),
         ("3 or 4 euros", None),
         ("-5 euros", Decimal("-5.00")),
@@ -87,6 +97,7 @@ VALUES: dict[Callable[[Any], object], list[tuple[object, object]]] = {
         ("all my money back", "full_refund"),
         ("the whole amount", "full_refund"),
         ("100% refund", "full_refund"),
+        ("i want part of my money back", "partial_refund"),
         # near misses: "all" in "small"/"call", "100" in "1000", "keep" is about the return
         ("it is small", None),
         ("please call me", None),
@@ -102,6 +113,9 @@ VALUES: dict[Callable[[Any], object], list[tuple[object, object]]] = {
         ("between 5 and 8", None),
         ("make it -5", Decimal("-5.00")),
         ("no amount here", None),
+        ("ok make it fifteen euros", Decimal("15.00")),
+        ("it took two weeks and i want 20 euros back", Decimal("20.00")),
+        ("the other one", None),
     ],
 }
 
@@ -249,3 +263,19 @@ def test_orders_named(text: str, named: list[str]) -> None:
 )
 def test_one_order_named_alone(text: str, order_id: str | None) -> None:
     assert order_named_alone(ORDERS, text) == order_id
+
+
+@pytest.mark.parametrize(
+    ("text", "order_id"),
+    [
+        ("no wait, the shoes one, not the earbuds", "8300000000000032"),
+        ("no sorry, i meant the earbuds", "8100000000000011"),
+        ("not the earbuds but the running shoes", "8300000000000032"),
+        ("the shoes instead of the phone case", "8300000000000032"),
+        # a problem told names a part of the item, not another order
+        ("actually the case is cracked", None),
+        ("no, that's right", None),
+    ],
+)
+def test_the_order_a_correction_names(text: str, order_id: str | None) -> None:
+    assert order_named_instead(ORDERS, text) == order_id
