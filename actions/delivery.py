@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import Credential, NotFound, Order
+from actions.backend_client import BackendError, Credential, NotFound, Order
 from actions.common import (
     BackendAction,
+    UsesBackend,
     buyer_credential,
     format_date,
     latest_intent,
+    order_meant,
 )
 from actions.forms import OrderFormValidation
-from actions.parsing import normalise_order_id
+from actions.parsing import about_the_carrier, normalise_order_id
 
 
 class ValidateOrderLookupForm(OrderFormValidation):
@@ -71,15 +74,23 @@ class ActionCheckDelivery(BackendAction):
             *done,
         ]
 
-    def tell_state(self, dispatcher: CollectingDispatcher, tracker: Tracker, order: Order) -> None:
-        """What the parcel's state means for the buyer, and what they can do now."""
+    def tell_state(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        order: Order,
+        *,
+        offer_dispute: bool = True,
+    ) -> None:
+        """What the parcel's state means for the buyer, and what they can do now (with
+        a button that opens a not-received dispute, unless `offer_dispute` is off)."""
         asked_about_customs = (latest_intent(tracker) == "package_in_customs") or (
             tracker.get_slot("delivery_topic") == "customs"
         )
         entities = f'{{"order_id":"{order.id}","dispute_reason":"not_received"}}'
         open_button = [
             {"title": "Open a not-received dispute", "payload": f"/open_dispute{entities}"}
-        ]
+        ][:offer_dispute]
         status = order.shipping_status
         if status == "in_customs":
             dispatcher.utter_message(response="utter_package_in_customs", order_id=order.id)
@@ -127,3 +138,69 @@ def is_past(moment: str | None) -> bool:
     except ValueError:
         return False
     return when < datetime.now(timezone.utc)
+
+
+class ActionDeliveryAside(ActionCheckDelivery):
+    """ "btw where is my phone case?" in the middle of a dispute form: where that parcel
+    is, the order the buyer names (by product or number) or else the form's own, then
+    the form asks its question again. The form's answers, its order included, stay as
+    they were, and no other dispute is offered in the middle of this one."""
+
+    def name(self) -> str:
+        return "action_delivery_aside"
+
+    def act(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
+    ) -> list[EventType]:
+        order_id = order_meant(tracker, self.backend, buyer) or normalise_order_id(
+            tracker.get_slot("order_id")
+        )
+        if order_id is None:
+            dispatcher.utter_message(response="utter_which_parcel_later")
+            return []
+        try:
+            order = self.backend.order(buyer, order_id)
+        except NotFound:
+            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+            return []
+        self.tell_state(dispatcher, tracker, order, offer_dispute=False)
+        return []
+
+
+class ActionContactSeller(UsesBackend, Action):
+    """How to reach the seller; or, when the buyer asks about the carrier ("how do i
+    contact the carrier then?"), the carrier, with the tracking number of the order
+    the conversation is about, which is what the carrier asks for."""
+
+    def name(self) -> str:
+        return "action_contact_seller"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = (tracker.latest_message or {}).get("text") or ""
+        if not about_the_carrier(text):
+            dispatcher.utter_message(response="utter_contact_seller")
+            return []
+        order = self._order_in_question(tracker)
+        if order is not None and order.tracking_number:
+            dispatcher.utter_message(
+                response="utter_contact_carrier_tracking",
+                order_id=order.id,
+                tracking=order.tracking_number,
+            )
+        else:
+            dispatcher.utter_message(response="utter_contact_carrier")
+        return []
+
+    def _order_in_question(self, tracker: Tracker) -> Order | None:
+        buyer = buyer_credential(tracker)
+        if not buyer:
+            return None
+        try:
+            order_id = order_meant(tracker, self.backend, buyer) or normalise_order_id(
+                tracker.get_slot("order_id")
+            )
+            return self.backend.order(buyer, order_id) if order_id else None
+        except BackendError:
+            return None  # the general way to reach the carrier still helps

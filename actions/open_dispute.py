@@ -62,6 +62,13 @@ class ActionAskOrderId(BackendAction):
     def name(self) -> str:
         return "action_ask_order_id"
 
+    def when_anonymous(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        """Nobody signed in wants to open a dispute: where to do it on the site, then how
+        to sign in to do it here."""
+        if tracker.active_loop_name == "dispute_form":
+            dispatcher.utter_message(response="utter_open_dispute_yourself")
+        return super().when_anonymous(dispatcher, tracker)
+
     def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:

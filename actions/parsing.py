@@ -480,6 +480,27 @@ def asks_for_contact_details(text: str) -> bool:
     return bool(_CONTACT_DETAILS.search(text))
 
 
+_CARRIER = _any(
+    r"carriers?",
+    r"couriers?",
+    r"(?:delivery|shipping|postal|logistics) (?:company|service|firm|guy|driver)",
+    r"post ?office",
+    "postman",
+    r"delivery (?:driver|man|guy)",
+    "dhl",
+    "ups",
+    "fedex",
+    "usps",
+    "cainiao",
+)
+
+
+def about_the_carrier(text: str) -> bool:
+    """Is the buyer asking about the carrier ("how do i contact the courier?"), not the
+    seller?"""
+    return bool(_CARRIER.search(text))
+
+
 # --- answers that are not a description ----------------------------------------------------------
 
 _STALL = re.compile(

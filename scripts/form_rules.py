@@ -31,10 +31,18 @@ DIGRESSIONS = {
     "ask_dispute_ended": "utter_ask_dispute_ended",
     "ask_cancel_consequence": "utter_ask_cancel_consequence",
     "ask_how_disputes_work": "utter_ask_how_disputes_work",
-    "contact_seller": "utter_contact_seller",
+    "contact_seller": "action_contact_seller",
     "request_replacement": "utter_request_replacement",
     "bot_challenge": "utter_iamabot",
 }
+
+# "Where is my parcel?" inside a dispute form: where it is, then the form asks again.
+# Not inside the order lookup, where naming a parcel answers its question.
+DELIVERY_ASIDES = {
+    "report_not_received": "action_delivery_aside",
+    "package_in_customs": "action_delivery_aside",
+}
+DISPUTE_FORMS = FORMS[:3]
 
 # "cancel" inside a form, where it means something: (why, what follows stopping the form).
 CANCEL = {
@@ -78,7 +86,10 @@ def rules_of(form: str) -> list[str]:
             form,
             [f"intent: {intent}", f"action: {response}", f"action: {form}", f"active_loop: {form}"],
         )
-        for intent, response in DIGRESSIONS.items()
+        for intent, response in {
+            **DIGRESSIONS,
+            **(DELIVERY_ASIDES if form in DISPUTE_FORMS else {}),
+        }.items()
     ]
     rules.append(_rule(f"stop {form}", form, _leave("stop")))
     if form in CANCEL:

@@ -13,7 +13,12 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import NewDispute, ProtectionWindow
-from actions.delivery import ActionCheckDelivery, is_past
+from actions.delivery import (
+    ActionCheckDelivery,
+    ActionContactSeller,
+    ActionDeliveryAside,
+    is_past,
+)
 from tests.actions.conftest import ALICE, ORDER, make_tracker
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
@@ -207,3 +212,68 @@ def test_a_deadline_is_past_only_when_it_is_a_date_before_now(
     moment: str | None, past: bool
 ) -> None:
     assert is_past(moment) is past
+
+
+async def test_a_parcel_asked_about_inside_a_form_is_answered_and_the_form_keeps_its_order() -> (
+    None
+):
+    backend = InMemoryDisputeBackend()
+    backend.add_order("alice", make_order(ORDER, title="Wireless earbuds"))
+    backend.add_order(
+        "alice",
+        make_order(
+            "8123456789012346",
+            title="Phone case",
+            shipping_status="in_transit",
+            shipping_deadline="2099-01-01T00:00:00+00:00",
+        ),
+    )
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        {"order_id": ORDER},
+        text="btw where is my phone case?",
+        intent="report_not_received",
+        active_loop="dispute_form",
+        requested_slot="refund_amount",
+    )
+    events = await ActionDeliveryAside(backend).run(dispatcher, tracker, {})
+    assert events == []  # the form's order and answers stay
+    [said] = dispatcher.messages
+    assert said["response"] == "utter_in_transit"
+    assert said["order_id"] == "8123456789012346"
+    assert said["buttons"] == []  # no second dispute offered in the middle of this one
+
+
+@pytest.mark.parametrize(
+    ("text", "response"),
+    [
+        ("how do i contact the carrier then?", "utter_contact_carrier_tracking"),
+        ("how do i message the seller", "utter_contact_seller"),
+    ],
+)
+async def test_the_carrier_asked_about_gets_the_carrier_and_the_tracking_number(
+    text: str, response: str
+) -> None:
+    backend = InMemoryDisputeBackend()
+    backend.add_order("alice", make_order(ORDER, tracking_number="LP123CN"))
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker({"order_id": ORDER}, text=text, intent="contact_seller")
+    assert await ActionContactSeller(backend).run(dispatcher, tracker, {}) == []
+    [said] = dispatcher.messages
+    assert said["response"] == response
+    if response == "utter_contact_carrier_tracking":
+        assert said["tracking"] == "LP123CN"
+
+
+async def test_the_carrier_asked_about_by_a_visitor_gets_the_general_way() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(text="how do i reach the courier", intent="contact_seller", token=None)
+    await ActionContactSeller(InMemoryDisputeBackend()).run(dispatcher, tracker, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_contact_carrier"]
+
+
+async def test_a_parcel_asked_about_inside_a_form_with_no_order_known_waits() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(text="where is my parcel", intent="report_not_received")
+    await ActionDeliveryAside(InMemoryDisputeBackend()).run(dispatcher, tracker, {})
+    assert [m["response"] for m in dispatcher.messages] == ["utter_which_parcel_later"]

@@ -20,7 +20,7 @@ from actions.backend_client import (
     Refused,
 )
 from actions.common import BackendAction
-from actions.delivery import ActionCheckDelivery
+from actions.delivery import ActionCheckDelivery, ActionDeliveryAside
 from actions.evidence import ActionAttachEvidence
 from actions.handoff import ActionRestart, announce
 from actions.manage_dispute import (
@@ -65,6 +65,7 @@ ACTIONS: dict[type[BackendAction], dict[str, Any]] = {
     ActionRefundProblem: {},
     ActionListOrders: {},
     ActionCheckDelivery: {"order_id": ORDER},
+    ActionDeliveryAside: {"order_id": ORDER},
     ActionAttachEvidence: {},
 }
 
@@ -143,6 +144,7 @@ async def test_every_backend_failure_gets_its_answer(
 ANONYMOUS_ANSWERS: dict[type[BackendAction], list[str]] = {
     ActionExplainEvidence: ["utter_evidence_general", "utter_sign_in_needed"],
     ActionCheckDelivery: ["utter_not_received_general", "utter_sign_in_to_check"],
+    ActionDeliveryAside: ["utter_not_received_general", "utter_sign_in_to_check"],
 }
 
 

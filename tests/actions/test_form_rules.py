@@ -24,8 +24,9 @@ def test_the_rules_file_is_the_tables() -> None:
 def test_the_table_names_forms_intents_and_responses_of_the_domain() -> None:
     assert set(form_rules.FORMS) <= set(DOMAIN["forms"])
     assert set(form_rules.CANCEL) <= set(form_rules.FORMS)
-    assert set(form_rules.DIGRESSIONS) <= set(DOMAIN["intents"])
-    assert set(form_rules.DIGRESSIONS.values()) <= set(DOMAIN["responses"])
+    answers = {**form_rules.DIGRESSIONS, **form_rules.DELIVERY_ASIDES}
+    assert set(answers) <= set(DOMAIN["intents"])
+    assert set(answers.values()) <= {*DOMAIN["responses"], *DOMAIN["actions"]}
 
 
 def test_every_form_answers_every_digression_and_can_be_left() -> None:

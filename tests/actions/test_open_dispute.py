@@ -811,3 +811,12 @@ async def test_a_short_first_message_states_the_request_and_the_problem_is_asked
     tracker = make_tracker(text=text, intent="open_dispute", **FORM)
     events = ValidateDisputeForm(backend).revisions(dispatcher, tracker, DISPUTE_DOMAIN)
     assert all(event.get("name") != "dispute_description" for event in events)
+
+
+async def test_a_visitor_opening_a_dispute_learns_where_to_do_it_on_the_site() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(
+        text="where is the open dispute button", token=None, active_loop="dispute_form"
+    )
+    await ActionAskOrderId(InMemoryDisputeBackend()).run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_open_dispute_yourself", "utter_sign_in_needed"]

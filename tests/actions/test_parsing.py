@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from actions.parsing import (
+    about_the_carrier,
     amount_stated,
     asks_for_contact_details,
     asks_for_money,
@@ -184,6 +185,16 @@ YES_OR_NO: dict[Callable[[str], bool | None], list[tuple[str, bool | None]]] = {
         ("yes the case is cracked", False),
         ("right earbud dead", False),
         ("ok so the hinge snapped", False),
+    ],
+    about_the_carrier: [
+        ("how do i contact the carrier then?", True),
+        ("who is the courier", True),
+        ("can i call the delivery company", True),
+        ("is it with dhl?", True),
+        # near misses: the seller, and words that contain a carrier's name
+        ("how do i contact the seller", False),
+        ("the upside down logo", False),
+        ("my groups chat", False),
     ],
     asks_for_contact_details: [
         ("whats the phone number of customer service", True),
