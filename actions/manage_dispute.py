@@ -8,7 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -23,6 +23,7 @@ from actions.backend_client import (
 )
 from actions.common import (
     BackendAction,
+    UsesBackend,
     buyer_credential,
     format_date,
     format_money,
@@ -70,13 +71,14 @@ class ActionCheckDisputeStatus(BackendAction):
                 return topic
             details = describe_detail(chosen)
             dispatcher.utter_message(response="utter_dispute_status", details=details)
-            return [SlotSet("order_id", order_id), *topic]
+            return [SlotSet("order_id", order_id), SlotSet("last_dispute_id", chosen.id), *topic]
         if not disputes:
             dispatcher.utter_message(response="utter_no_disputes")
         elif len(disputes) == 1:
             dispatcher.utter_message(
                 response="utter_dispute_status", details=describe_detail(disputes[0])
             )
+            topic.append(SlotSet("last_dispute_id", disputes[0].id))
         else:
             ordered = sorted(disputes, key=lambda d: not d.in_progress)[:6]
             lines = "\n".join(f"• {describe(d)}" for d in ordered)
@@ -319,6 +321,7 @@ class ActionModifyDispute(BackendAction):
                 dispute_id=changed.id,
                 amount=format_money(amount, order.currency),
             )
+            return [*reset, SlotSet("last_dispute_id", changed.id)]
         return reset
 
 
@@ -375,6 +378,7 @@ class ActionCancelDispute(BackendAction):
                 dispute_id=dispute.id,
                 window_ends=format_date(order.window.ends_at),
             )
+            return [*reset, SlotSet("last_dispute_id", dispute.id)]
         return reset
 
 
@@ -398,3 +402,37 @@ class ActionExplainEvidence(BackendAction):
         names = ", ".join(f"{d.id} (order {d.order_id})" for d in in_progress[:4])
         dispatcher.utter_message(response="utter_evidence_how", disputes=names)
         return []
+
+
+class ActionExplainDisputes(UsesBackend, Action):
+    """How disputes work; and, when the conversation is about one of the buyer's disputes
+    (named in the message, or the one just checked, changed, cancelled or opened), what
+    that means for theirs: when our team steps in, or what a cancellation leaves open."""
+
+    def name(self) -> str:
+        return "action_explain_disputes"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_ask_how_disputes_work")
+        dispute = self._dispute_in_question(tracker)
+        if dispute is not None:
+            dispatcher.utter_message(
+                response="utter_about_your_dispute", details=describe_detail(dispute)
+            )
+        return []
+
+    def _dispute_in_question(self, tracker: Tracker) -> Dispute | None:
+        buyer = buyer_credential(tracker)
+        if not buyer:
+            return None
+        try:
+            order_id = order_meant(tracker, self.backend, buyer)
+            disputes = self.backend.disputes(buyer)
+        except BackendError:
+            return None  # the general answer still helps
+        if order_id:
+            return find_dispute(disputes, order_id)
+        last = tracker.get_slot("last_dispute_id")
+        return next((d for d in disputes if d.id == last), None)

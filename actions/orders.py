@@ -106,3 +106,50 @@ class ActionWhatAboutOrder(Action):
             return []
         dispatcher.utter_message(response="utter_what_about_order")
         return []
+
+
+class ActionExpiredPeriodHelp(UsesBackend, Action):
+    """R10: what a buyer can do once the protection period is over. A buyer who names
+    the order they think is too late hears its own dates first: still covered (then a
+    dispute can be opened after all), or when it ended and the options left."""
+
+    def name(self) -> str:
+        return "action_expired_period_help"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        order = self._order_named(tracker)
+        if order is not None and order.window.is_open:
+            dispatcher.utter_message(
+                response="utter_order_still_covered",
+                order_id=order.id,
+                title=order.title,
+                window_ends=format_date(order.window.ends_at),
+                buttons=[
+                    {
+                        "title": "Open a dispute",
+                        "payload": f'/open_dispute{{"order_id":"{order.id}"}}',
+                    }
+                ],
+            )
+            return [SlotSet("order_id", order.id)]
+        if order is not None and order.window.ends_at and order.window.starts_at:
+            dispatcher.utter_message(
+                response="utter_protection_expired",
+                order_id=order.id,
+                window_ends=format_date(order.window.ends_at),
+            )
+            return []
+        dispatcher.utter_message(response="utter_expired_period_help")
+        return []
+
+    def _order_named(self, tracker: Tracker) -> Order | None:
+        buyer = buyer_credential(tracker)
+        if not buyer:
+            return None
+        try:
+            order_id = order_meant(tracker, self.backend, buyer)
+            return self.backend.order(buyer, order_id) if order_id else None
+        except BackendError:
+            return None  # the general options still help

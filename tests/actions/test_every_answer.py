@@ -211,7 +211,11 @@ async def test_the_status_of_one_order_named(
     events = await ActionCheckDisputeStatus(backend).run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_dispute_status"]
     assert dispute_id in dispatcher.messages[0]["details"]
-    assert events == [SlotSet("order_id", ORDER), SlotSet("last_topic", "status")]
+    assert events == [
+        SlotSet("order_id", ORDER),
+        SlotSet("last_dispute_id", dispute_id),  # what a "when does ... ?" after it is about
+        SlotSet("last_topic", "status"),
+    ]
 
 
 async def test_a_refund_problem_lists_the_disputes_that_ended_with_a_refund(

@@ -12,6 +12,7 @@ from actions.backend_client import Credential, NewDispute
 from actions.manage_dispute import (
     ActionCancelDispute,
     ActionCheckDisputeStatus,
+    ActionExplainDisputes,
     ActionExplainEvidence,
     ActionModifyDispute,
     ValidateDisputeCancelForm,
@@ -212,3 +213,36 @@ async def test_the_change_form_says_which_dispute_the_product_named_picked(
     assert SlotSet("order_id", "8123456789012346") in events
     assert dispatcher.messages[0]["response"] == "utter_dispute_picked"
     assert dispatcher.messages[0]["title"] == "Desk lamp"
+
+
+@pytest.mark.parametrize(
+    ("text", "last", "about_yours"),
+    [
+        ("when does the platform step in on my dispute for order 8123456789012345?", None, True),
+        ("so when does the seller get my money?", "D-1", True),
+        ("how do disputes work?", None, False),
+    ],
+)
+async def test_how_disputes_work_says_what_it_means_for_the_dispute_in_question(
+    text: str,
+    last: str | None,
+    about_yours: bool,
+    backend: InMemoryDisputeBackend,
+    dispatcher: CollectingDispatcher,
+) -> None:
+    dispute = open_one(backend)
+    entities = [{"entity": "order_id", "value": ORDER}] if ORDER in text else []
+    tracker = make_tracker(
+        {"last_dispute_id": dispute.id if last else None},
+        text=text,
+        intent="ask_how_disputes_work",
+        entities=entities,
+    )
+    assert await ActionExplainDisputes(backend).run(dispatcher, tracker, {}) == []
+    expected = [
+        "utter_ask_how_disputes_work",
+        *(["utter_about_your_dispute"] if about_yours else []),
+    ]
+    assert responses(dispatcher) == expected
+    if about_yours:
+        assert dispute.id in dispatcher.messages[1]["details"]

@@ -6,12 +6,14 @@ reads, each state's wording, the limits on how many orders are listed, and the s
 
 from __future__ import annotations
 
+import pytest
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import ProtectionWindow
 from actions.orders import (
     ActionAnswerDeadline,
+    ActionExpiredPeriodHelp,
     ActionListOrders,
     ActionWhatAboutOrder,
     order_line,
@@ -149,3 +151,30 @@ async def test_an_order_number_alone_asks_what_to_do_or_to_sign_in_first() -> No
     await ActionWhatAboutOrder().run(visitor, anonymous, {})
     assert responses(signed_in) == ["utter_what_about_order"]
     assert responses(visitor) == ["utter_sign_in_needed"]
+
+
+@pytest.mark.parametrize(
+    ("window", "text", "said"),
+    [
+        (OPEN, "i think i missed the deadline for item 0, it broke", "utter_order_still_covered"),
+        (OVER, "i think i missed the deadline for item 0, it broke", "utter_protection_expired"),
+        (OPEN, "what can i do after the protection period ends?", "utter_expired_period_help"),
+    ],
+)
+async def test_a_buyer_who_thinks_it_is_too_late_hears_the_order_named_first(
+    window: ProtectionWindow, text: str, said: str
+) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(text=text, intent="expired_period_help")
+    events = await ActionExpiredPeriodHelp(many(1, window)).run(dispatcher, tracker, {})
+    assert responses(dispatcher) == [said]
+    if said == "utter_order_still_covered":
+        assert dispatcher.messages[0]["window_ends"] == "16 Dec 2026"
+        assert events == [SlotSet("order_id", "8100000000000000")]
+
+
+async def test_a_visitor_who_thinks_it_is_too_late_gets_the_options() -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(text="my period expired", intent="expired_period_help", token=None)
+    await ActionExpiredPeriodHelp(many(1)).run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_expired_period_help"]
