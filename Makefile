@@ -120,7 +120,7 @@ test-cluster: setup model ## the cluster: ordering, socket.io across servers, fa
 	backend/.venv/bin/pytest -q tests/cluster
 	scripts/check-compose
 
-test: lint typecheck validate test-actions test-contract test-backend test-console test-stories test-e2e test-security test-cluster ## everything CI runs
+test: lint typecheck validate test-actions test-contract test-backend test-console test-stories test-e2e test-conversations test-security test-cluster ## everything CI runs
 
 # Not part of `make test`: about 5 minutes on two idle cores (docs/testing.md).
 MUTATION := var/mutation
