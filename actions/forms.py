@@ -471,6 +471,12 @@ class RefundProposal(DisputeFormValidation, abc.ABC):
     ) -> dict[str, Any]:
         if slot_value is None:
             return {"requested_outcome": None}  # forgotten by a correction: asked again
+        if slot_value == "partial_refund" and tracker.slots.get("requested_outcome") == (
+            "full_refund"
+        ):
+            # "I want my 59 euros back": the amount, validated first this turn, is the
+            # whole price, which made it a full refund.
+            return {"requested_outcome": "full_refund"}
         outcome = slot_value if slot_value in OUTCOMES else outcome_from_text(str(slot_value))
         if outcome is None:
             outcome = outcome_from_text(tracker.latest_message.get("text") or "")

@@ -19,6 +19,7 @@ from actions.open_dispute import (
     ValidateDisputeForm,
 )
 from tests.actions.conftest import (
+    ALICE,
     DISPUTE_FORM_QUESTIONS,
     ORDER,
     make_tracker,
@@ -820,3 +821,21 @@ async def test_a_visitor_opening_a_dispute_learns_where_to_do_it_on_the_site() -
     )
     await ActionAskOrderId(InMemoryDisputeBackend()).run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_open_dispute_yourself", "utter_sign_in_needed"]
+
+
+async def test_the_whole_price_asked_for_up_front_is_a_full_refund(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
+) -> None:
+    whole = f"{backend.order(ALICE, ORDER).amount:f}".removesuffix(".00")  # as typed: "40"
+    tracker = make_tracker(
+        {"order_id": ORDER, "refund_amount": whole},  # Rasa's entity mapping filled it
+        text=f"open a dispute, i want my {whole} euros back",
+        intent="open_dispute",
+        entities=[{"entity": "amount", "value": whole}],
+        active_loop="dispute_form",
+    )
+    domain = {"forms": {"dispute_form": {"required_slots": list(DISPUTE_FORM_SLOTS)}}}
+    events = await ValidateDisputeForm(backend).run(dispatcher, tracker, domain)
+    after = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    assert after["requested_outcome"] == "full_refund"
+    assert after["refund_amount"] is None
