@@ -22,6 +22,7 @@ from actions.backend_client import (
     ChannelBackend,
     Credential,
     DisputeBackend,
+    Order,
     default_backend,
 )
 from actions.parsing import normalise_order_id, order_named_alone
@@ -148,6 +149,24 @@ def order_meant(tracker: Tracker, backend: DisputeBackend, buyer: Credential) ->
     if not text or text.startswith("/"):
         return None
     return order_named_alone(backend.orders(buyer), text)
+
+
+def order_in_question(
+    tracker: Tracker, backend: DisputeBackend, *, or_kept: bool = False
+) -> Order | None:
+    """The buyer's order the message names (`order_meant`), else, with `or_kept`, the one
+    the conversation is about (the `order_id` slot). None for a visitor, when no order is
+    meant, or when the backend cannot say: the caller's general answer still helps."""
+    buyer = buyer_credential(tracker)
+    if not buyer:
+        return None
+    try:
+        order_id = order_meant(tracker, backend, buyer)
+        if order_id is None and or_kept:
+            order_id = normalise_order_id(tracker.get_slot("order_id"))
+        return backend.order(buyer, order_id) if order_id else None
+    except BackendError:
+        return None
 
 
 def idempotency_key(tracker: Tracker, *parts: object) -> str:

@@ -9,13 +9,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import BackendError, Credential, NotFound, Order
+from actions.backend_client import Credential, NotFound, Order
 from actions.common import (
     BackendAction,
     UsesBackend,
     buyer_credential,
     format_date,
     latest_intent,
+    order_in_question,
     order_meant,
 )
 from actions.forms import OrderFormValidation
@@ -182,7 +183,7 @@ class ActionContactSeller(UsesBackend, Action):
         if not about_the_carrier(text):
             dispatcher.utter_message(response="utter_contact_seller")
             return []
-        order = self._order_in_question(tracker)
+        order = order_in_question(tracker, self.backend, or_kept=True)
         if order is not None and order.tracking_number:
             dispatcher.utter_message(
                 response="utter_contact_carrier_tracking",
@@ -192,15 +193,3 @@ class ActionContactSeller(UsesBackend, Action):
         else:
             dispatcher.utter_message(response="utter_contact_carrier")
         return []
-
-    def _order_in_question(self, tracker: Tracker) -> Order | None:
-        buyer = buyer_credential(tracker)
-        if not buyer:
-            return None
-        try:
-            order_id = order_meant(tracker, self.backend, buyer) or normalise_order_id(
-                tracker.get_slot("order_id")
-            )
-            return self.backend.order(buyer, order_id) if order_id else None
-        except BackendError:
-            return None  # the general way to reach the carrier still helps

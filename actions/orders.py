@@ -13,7 +13,14 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import BackendError, Credential, Order
-from actions.common import BackendAction, UsesBackend, buyer_credential, format_date, order_meant
+from actions.common import (
+    BackendAction,
+    UsesBackend,
+    buyer_credential,
+    format_date,
+    order_in_question,
+    order_meant,
+)
 
 STATUS_WORDS = {
     "awaiting_shipment": "not shipped yet",
@@ -119,7 +126,7 @@ class ActionExpiredPeriodHelp(UsesBackend, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        order = self._order_named(tracker)
+        order = order_in_question(tracker, self.backend)
         if order is not None and order.window.is_open:
             dispatcher.utter_message(
                 response="utter_order_still_covered",
@@ -143,13 +150,3 @@ class ActionExpiredPeriodHelp(UsesBackend, Action):
             return []
         dispatcher.utter_message(response="utter_expired_period_help")
         return []
-
-    def _order_named(self, tracker: Tracker) -> Order | None:
-        buyer = buyer_credential(tracker)
-        if not buyer:
-            return None
-        try:
-            order_id = order_meant(tracker, self.backend, buyer)
-            return self.backend.order(buyer, order_id) if order_id else None
-        except BackendError:
-            return None  # the general options still help
