@@ -144,13 +144,15 @@ class RunningStack:
         )
 
     def _insert(self, row: Any) -> None:
-        """One row written straight into the stack's database, committed."""
+        """One row written straight into the stack's database, committed. Merged, not
+        added: a retry after a commit whose answer was lost (the cluster's fault tests
+        restart PostgreSQL under load) finds the row there and writes it once."""
         from dispute_backend.db import make_engine
         from sqlalchemy.orm import Session
 
         engine = make_engine(self.env["DATABASE_URL"])
         with Session(engine) as session:
-            session.add(row)
+            session.merge(row)
             session.commit()
         engine.dispose()
 
