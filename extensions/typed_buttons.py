@@ -43,6 +43,12 @@ SAME_AS = {
 }
 # A typed answer says little more than the title it names.
 MAX_EXTRA_WORDS = 4
+# What a button does: a typed message that asks for another of these ("cancel the
+# speaker dispute" under "Open a dispute") is a request of its own, not that click.
+ACTION_WORDS = frozenset(
+    "open cancel change modify edit check track upload add withdraw close lower raise"
+    " return keep".split()
+)
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ def matching_button(text: str, buttons: Sequence[Button]) -> Button | None:
     button, title = named[0]
     if typed & NEGATIONS and not title & NEGATIONS:
         return None  # "don't cancel" never clicks "Yes, cancel it"
-    if len(typed - title) > MAX_EXTRA_WORDS:
+    if len(typed - title) > MAX_EXTRA_WORDS or (typed - title) & ACTION_WORDS:
         return None
     return button
 

@@ -15,6 +15,12 @@ OUTCOME = [
     Button("Full refund", '/inform{"requested_outcome":"full_refund"}'),
     Button("Partial refund", '/inform{"requested_outcome":"partial_refund"}'),
 ]
+GREETING = [
+    Button("Open a dispute", "/open_dispute"),
+    Button("Check my disputes", "/check_dispute_status"),
+    Button("My package hasn't arrived", "/report_not_received"),
+    Button("Talk to a person", "/request_human"),
+]
 ORDERS = [
     Button("Gadget bundle #29 · 0029", '/inform{"order_id":"8500000000000029"}'),
     Button("Gadget bundle #30 · 0030", '/inform{"order_id":"8500000000000030"}'),
@@ -43,6 +49,7 @@ ORDERS = [
         (ORDERS, "the earbuds", '/inform{"order_id":"8100000000000011"}'),
         (ORDERS, "bundle 29", '/inform{"order_id":"8500000000000029"}'),
         (RETURN, "no, i'll keep it", "/deny"),
+        (GREETING, "open a dispute please", "/open_dispute"),
     ],
 )
 def test_a_typed_title_or_a_short_paraphrase_is_the_click(
@@ -69,6 +76,8 @@ def test_a_typed_title_or_a_short_paraphrase_is_the_click(
             "all the time since monday",
         ),  # says much more than a title
         (OUTCOME, "refund"),  # a word every title shares
+        (GREETING, "cancel the speaker dispute"),  # another action than any button's
+        (GREETING, "change my dispute please"),
     ],
 )
 def test_what_is_not_one_clear_choice_is_left_to_the_nlu(buttons: list[Button], typed: str) -> None:
