@@ -32,7 +32,9 @@ _MIN_SECRET_LENGTH = 8
 
 def secret_values(environ: dict[str, str] | None = None) -> tuple[str, ...]:
     env = os.environ if environ is None else environ
-    values = {v for k, v in env.items() if k.endswith(_SECRET_SUFFIXES) and len(v) >= 8}
+    values = {
+        v for k, v in env.items() if k.endswith(_SECRET_SUFFIXES) and len(v) >= _MIN_SECRET_LENGTH
+    }
     return tuple(sorted(values, key=len, reverse=True))  # longest first: no partial leftovers
 
 
