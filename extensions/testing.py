@@ -1,16 +1,35 @@
 """What the tracker store's tests and benchmark (tests/extensions, tests/actions,
-scripts/bench_tracker_store.py) share: a throwaway PostgreSQL database, and the events a
-conversation starts with. The assistant never imports this module."""
+scripts/bench_tracker_store.py) share: a throwaway PostgreSQL database, a domain with one
+slot, and the events a conversation is made of. The assistant never imports this module."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from rasa.shared.core.events import ActionExecuted, Event, SessionStarted
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+
+# The tests' PostgreSQL server, as the backend's tests name it.
+PG_ADMIN_URL = os.environ.get(
+    "BACKEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+).replace("+psycopg:", "+psycopg2:")  # Rasa's SQLAlchemy 1.4 speaks psycopg2
+# The one slot a turn may set.
+DOMAIN = Domain.from_dict(
+    {"slots": {"order_id": {"type": "text", "mappings": [{"type": "custom"}]}}}
+)
 
 
 def session_start() -> list[Event]:
@@ -20,6 +39,24 @@ def session_start() -> list[Event]:
         SessionStarted(),
         ActionExecuted("action_listen"),
     ]
+
+
+def turn(text: str, order_id: str | None = None) -> list[Event]:
+    """One message and the bot's reply, setting `order_id` when given."""
+    events: list[Event] = [
+        UserUttered(text, {"intent": {"name": "inform", "confidence": 0.9}, "entities": []}),
+        BotUttered(f"you said {text}"),
+        ActionExecuted("action_listen"),
+    ]
+    if order_id:
+        events.insert(1, SlotSet("order_id", order_id))
+    return events
+
+
+def dumped(tracker: DialogueStateTracker | None) -> list[dict[str, Any]]:
+    """A tracker's events as the database keeps them, to compare two trackers."""
+    assert tracker is not None
+    return [event.as_dict() for event in tracker.events]
 
 
 @contextmanager

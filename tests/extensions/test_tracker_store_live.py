@@ -7,51 +7,25 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import (
-    ActionExecuted,
-    BotUttered,
-    Event,
-    SessionStarted,
-    SlotSet,
-    UserUttered,
-)
+from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from extensions.testing import DOMAIN, dumped, turn
 from extensions.tracker_store import CachedSQLTrackerStore
 
-DOMAIN = Domain.from_dict(
-    {"slots": {"order_id": {"type": "text", "mappings": [{"type": "custom"}]}}}
-)
 
-
-def turn(text: str) -> list[Event]:
-    return [
-        UserUttered(text, {"intent": {"name": "inform", "confidence": 0.9}, "entities": []}),
-        SlotSet("order_id", text),
-        BotUttered(f"you said {text}"),
-        ActionExecuted("action_listen"),
-    ]
-
-
-def stored(path: Path) -> list[dict]:
+def stored(path: Path) -> list[dict[str, Any]]:
     """What Rasa's own SQL store reads back."""
-    tracker = asyncio.run(SQLTrackerStore(DOMAIN, db=str(path)).retrieve("buyer"))
-    assert tracker is not None
-    return [event.as_dict() for event in tracker.events]
-
-
-def dumped(tracker: DialogueStateTracker | None) -> list[dict]:
-    assert tracker is not None
-    return [event.as_dict() for event in tracker.events]
+    return dumped(asyncio.run(SQLTrackerStore(DOMAIN, db=str(path)).retrieve("buyer")))
 
 
 def answered(store: CachedSQLTrackerStore, text: str) -> DialogueStateTracker:
     """One message: retrieve (or create), the turn's events, save."""
     tracker = asyncio.run(store.retrieve("buyer")) or DialogueStateTracker("buyer", DOMAIN.slots)
-    for event in turn(text):
+    for event in turn(text, order_id=text):
         tracker.update(event)
     asyncio.run(store.save(tracker))
     return tracker
@@ -92,7 +66,8 @@ def test_a_new_session_hands_out_the_latest_session_only(tmp_path: Path) -> None
     tracker = answered(store, "one")
     tracker = asyncio.run(store.retrieve("buyer"))
     assert tracker is not None
-    for event in (ActionExecuted("action_session_start"), SessionStarted(), *turn("two")):
+    new_session = [ActionExecuted("action_session_start"), SessionStarted()]
+    for event in (*new_session, *turn("two", order_id="two")):
         tracker.update(event)
     asyncio.run(store.save(tracker))
     again = asyncio.run(store.retrieve("buyer"))

@@ -5,7 +5,6 @@ check each would answer from its own memory and lose or repeat the other's turns
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,26 +13,15 @@ import sqlalchemy as sa
 from rasa.core.agent import Agent
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, Event, UserUttered
+from rasa.shared.core.events import ActionExecuted, Event, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from extensions import tracker_store
-from extensions.testing import scratch_database, session_start
+from extensions.testing import PG_ADMIN_URL, scratch_database, session_start, turn
 from extensions.tracker_store import CachedSQLTrackerStore, Version
 
 DOMAIN = Domain.from_dict({})
 Servers = tuple[CachedSQLTrackerStore, CachedSQLTrackerStore]  # two Rasa servers' stores
-PG_ADMIN_URL = os.environ.get(
-    "BACKEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-).replace("+psycopg:", "+psycopg2:")  # Rasa's SQLAlchemy 1.4 speaks psycopg2
-
-
-def turn(text: str) -> list[Event]:
-    return [
-        UserUttered(text, {"intent": {"name": "inform", "confidence": 0.9}, "entities": []}),
-        BotUttered(f"you said {text}"),
-        ActionExecuted("action_listen"),
-    ]
 
 
 def texts(tracker: DialogueStateTracker | None) -> list[str]:
