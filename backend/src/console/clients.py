@@ -70,7 +70,7 @@ class ConsoleBackend:
         all_headers = dict(headers or {})
         if operator_id:
             all_headers["X-Operator-Id"] = operator_id
-        if method == "POST":
+        if method == "POST":  # a form sent without its key is sent once, under a fresh one
             all_headers["Idempotency-Key"] = key or uuid.uuid4().hex
         try:
             response = await self._client.request(
@@ -142,7 +142,13 @@ class ConsoleBackend:
         return await self._list("/operator/disputes", operator_id, params=params)
 
     async def decide_dispute(
-        self, operator_id: str, dispute_id: str, *, version: str, key: str, body: dict[str, Any]
+        self,
+        operator_id: str,
+        dispute_id: str,
+        *,
+        version: str,
+        key: str | None,
+        body: dict[str, Any],
     ) -> dict[str, Any]:
         path = f"/operator/disputes/{quote(dispute_id)}/decision"
         headers = {"If-Match": f'"{version}"'}
@@ -153,7 +159,7 @@ class ConsoleBackend:
         return await self._list("/operator/abuse-reviews", operator_id, params=params)
 
     async def decide_review(
-        self, operator_id: str, review_id: int, *, key: str, body: dict[str, Any]
+        self, operator_id: str, review_id: int, *, key: str | None, body: dict[str, Any]
     ) -> dict[str, Any]:
         path = f"/operator/abuse-reviews/{review_id}/decision"
         return await self._object("POST", path, operator_id, key=key, json=body)

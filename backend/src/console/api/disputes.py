@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -34,10 +32,8 @@ async def decide_dispute(
         "with_return": form.get("with_return") == "on",
         "note": form.get("note", ""),
     }
-    key = form.get("key") or uuid.uuid4().hex
-    decision = backend.decide_dispute(
-        operator.id, dispute_id, version=form.get("version", ""), key=key, body=body
-    )
+    version, key = form.get("version", ""), form.get("key")
+    decision = backend.decide_dispute(operator.id, dispute_id, version=version, key=key, body=body)
     return await decided(
         request,
         decision,

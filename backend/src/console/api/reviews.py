@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -30,8 +28,7 @@ async def decide_review(
     backend: BackendDep,
 ) -> Response:
     body = {"decision": form.get("decision", ""), "note": form.get("note", "")}
-    key = form.get("key") or uuid.uuid4().hex
-    decision = backend.decide_review(operator.id, review_id, key=key, body=body)
+    decision = backend.decide_review(operator.id, review_id, key=form.get("key"), body=body)
     return await decided(
         request,
         decision,
