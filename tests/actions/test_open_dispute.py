@@ -57,8 +57,9 @@ async def test_an_order_kept_from_earlier_gives_way_to_the_product_named(
     backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
-    backend.add_order("alice", make_order("8100000000000024", title="Hiking shoes"))
+    backend.add_orders(
+        "alice", {"8100000000000023": "Hiking backpack", "8100000000000024": "Hiking shoes"}
+    )
     tracker = make_tracker({"order_id": ORDER}, text=text, intent="open_dispute", **FORM)
     result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, tracker, {})
     assert result["order_id"] == expected
@@ -563,9 +564,14 @@ async def test_a_product_named_instead_of_the_number_picks_the_order(
     backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
-    backend.add_order("alice", make_order("8100000000000024", title="Running shoes"))
-    backend.add_order("alice", make_order("8100000000000025", title="USB-C hub for the laptop"))
+    backend.add_orders(
+        "alice",
+        {
+            "8100000000000023": "Hiking backpack",
+            "8100000000000024": "Running shoes",
+            "8100000000000025": "USB-C hub for the laptop",
+        },
+    )
     tracker = make_tracker(text=text, intent="open_dispute", requested_slot=requested, **FORM)
     result = ValidateDisputeForm(backend).extract_order_id(dispatcher, tracker, {})
     assert result == ({"order_id": expected} if expected else {})
