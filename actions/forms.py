@@ -221,8 +221,8 @@ SlotValidator = Callable[[Form, Any, CollectingDispatcher, Tracker, DomainDict],
 
 
 def validates_any_value(check: Check[Form]) -> SlotValidator[Form]:
-    """A form's `validate_<slot>`, which Rasa calls with the domain, made of `check`, which
-    reads none and is not given it."""
+    """A form's `validate_<slot>`, which Rasa calls with the domain too, made of `check`,
+    which needs no domain and is not given one. Every value is checked, None included."""
 
     @functools.wraps(check)
     def validate(

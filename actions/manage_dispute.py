@@ -260,11 +260,11 @@ class DisputeChange(BackendAction, abc.ABC):
             dispatcher.utter_message(response=self.not_done)
             return reset
         order_id = tracker.get_slot("order_id")
-        order = self.backend.order(buyer, order_id)
         dispute = find_dispute(self.backend.disputes(buyer, order_id=order_id), order_id)
         if dispute is None or not dispute.in_progress:
             dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
             return reset
+        order = self.backend.order(buyer, order_id)
         try:
             changed = self.change(tracker, buyer, dispute, order)
         except Conflict:
