@@ -15,14 +15,10 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
-from actions.backend_client import (
-    BackendError,
-    Refused,
-)
+from actions.backend_client import BackendError, Credential, Refused
 from actions.common import UsesBackend, channel_identity
-from actions.forms import FormValidation
+from actions.forms import FormValidation, validates_any_value
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +29,15 @@ LINKED, STOPPED, NOT_NEEDED = "linked", "stopped", "not_needed"
 DONE = (LINKED, STOPPED, NOT_NEEDED)
 
 
+def account_to_link(dispatcher: CollectingDispatcher, tracker: Tracker) -> Credential | None:
+    """The channel account the chat is on; None, said, on the web, where the buyer who
+    writes is signed in already."""
+    account = channel_identity(tracker)
+    if account is None:
+        dispatcher.utter_message(response="utter_link_not_needed")
+    return account
+
+
 class ValidateLinkAccountForm(FormValidation):
     def name(self) -> str:
         return "validate_link_account_form"
@@ -40,16 +45,12 @@ class ValidateLinkAccountForm(FormValidation):
     def has_ended(self, tracker: Tracker) -> bool:
         return tracker.get_slot("link_code") in DONE
 
+    @validates_any_value
     def validate_link_email(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        account = channel_identity(tracker)
+        account = account_to_link(dispatcher, tracker)
         if account is None:
-            dispatcher.utter_message(response="utter_link_not_needed")
             return {"link_email": "-", "link_code": NOT_NEEDED}
         match = EMAIL.search(str(slot_value or ""))
         if match is None:
@@ -69,18 +70,14 @@ class ValidateLinkAccountForm(FormValidation):
         dispatcher.utter_message(response="utter_link_code_sent", email=email)
         return {"link_email": email}
 
+    @validates_any_value
     def validate_link_code(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
         if slot_value in DONE:
             return {"link_code": slot_value}
-        account = channel_identity(tracker)
+        account = account_to_link(dispatcher, tracker)
         if account is None:
-            dispatcher.utter_message(response="utter_link_not_needed")
             return {"link_code": NOT_NEEDED}
         match = CODE.search(str(slot_value or ""))
         if match is None:
@@ -127,9 +124,8 @@ class ActionUnlinkAccount(UsesBackend, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        account = channel_identity(tracker)
+        account = account_to_link(dispatcher, tracker)
         if account is None:
-            dispatcher.utter_message(response="utter_link_not_needed")
             return []
         try:
             self.channel_backend.unlink_account(account)

@@ -224,6 +224,17 @@ class NewDispute:
     with_return: bool
     description: str
 
+    def to_json(self) -> dict[str, Any]:
+        """The request's body; a refund amount of zero asks for none."""
+        return {
+            "order_id": self.order_id,
+            "reason": self.reason,
+            "requested_outcome": self.requested_outcome,
+            "refund_amount": str(self.refund_amount) if self.refund_amount else None,
+            "with_return": self.with_return,
+            "description": self.description,
+        }
+
 
 @dataclass(frozen=True)
 class HandoffTicket:
@@ -411,30 +422,14 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
             body = response.json()
         except ValueError:
             body = {}
+        if not isinstance(body, dict):
+            body = {}
         problem = str(body.get("type", "")).rstrip("/").rsplit("/", 1)[-1]
         detail = str(body.get("detail") or body.get("title") or "")
         status = response.status_code
-        message = f"{method} {path} -> {status} {problem}: {detail}"
-        logger.info("backend refused: %s", message)
-        kind: type[BackendError]
-        if problem == "link-code-rate-limited":
-            kind = Refused
-        elif status >= 500 or status == 429:
-            kind = BackendUnavailable
-        elif status == 401 and problem == "channel-account-not-linked":
-            kind = ChannelAccountNotLinked
-        elif status == 401 and problem.startswith(("buyer", "channel-identity")):
-            kind = BuyerNotIdentified  # the buyer's proof, not ours, was refused
-        elif status == 401:
-            kind = BackendUnavailable  # our own service token is wrong: an outage for the user
-        elif status == 404:
-            kind = NotFound
-        elif status in (409, 412):
-            kind = Conflict
-        else:
-            kind = Refused
-        error = kind(message, problem=problem, status=status, detail=detail)
-        left = body.get("attempts_left") if isinstance(body, dict) else None
+        error = refusal(f"{method} {path} -> {status}", status, problem, detail)
+        logger.info("backend refused: %s", error)
+        left = body.get("attempts_left")
         if isinstance(left, int):
             error.attempts_left = left
         return error
@@ -462,19 +457,11 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
     def open_dispute(
         self, buyer: Credential, dispute: NewDispute, *, idempotency_key: str
     ) -> Dispute:
-        body = {
-            "order_id": dispute.order_id,
-            "reason": dispute.reason,
-            "requested_outcome": dispute.requested_outcome,
-            "refund_amount": str(dispute.refund_amount) if dispute.refund_amount else None,
-            "with_return": dispute.with_return,
-            "description": dispute.description,
-        }
         data = self._request(
             "POST",
             "/api/v1/disputes",
             buyer,
-            json=body,
+            json=dispute.to_json(),
             headers={"Idempotency-Key": idempotency_key},
         )
         return Dispute.from_json(data)
@@ -630,6 +617,29 @@ class HttpDisputeBackend(DisputeBackend, ChannelBackend):
             data={"description": description},
             headers={"Idempotency-Key": idempotency_key},
         )
+
+
+def refusal(request: str, status: int, problem: str, detail: str) -> BackendError:
+    """The error for the backend's refusal of `request`: its HTTP status and problem type
+    (the last part of it, e.g. "not-eligible") say which."""
+    kind: type[BackendError]
+    if problem == "link-code-rate-limited":
+        kind = Refused
+    elif status >= 500 or status == 429:
+        kind = BackendUnavailable
+    elif status == 401 and problem == "channel-account-not-linked":
+        kind = ChannelAccountNotLinked
+    elif status == 401 and problem.startswith(("buyer", "channel-identity")):
+        kind = BuyerNotIdentified  # the buyer's proof, not ours, was refused
+    elif status == 401:
+        kind = BackendUnavailable  # our own service token is wrong: an outage for the user
+    elif status == 404:
+        kind = NotFound
+    elif status in (409, 412):
+        kind = Conflict
+    else:
+        kind = Refused
+    return kind(f"{request} {problem}: {detail}", problem=problem, status=status, detail=detail)
 
 
 def _segment(value: str) -> str:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -28,6 +29,7 @@ from actions.backend_client import (
 from actions.parsing import normalise_order_id, order_named_alone
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHAT_TOKEN_KEY = "chat_token"  # noqa: S105 (a metadata key, not a secret)
 # Metadata only a verified webhook writes (extensions/inbound.py): the channel's signed
@@ -136,6 +138,21 @@ def buyer_credential(tracker: Tracker) -> Credential | None:
     return channel_identity(tracker)
 
 
+def lookup_for_buyer(tracker: Tracker, lookup: Callable[[Credential], T]) -> T | None:
+    """What `lookup` finds for the buyer who writes the current message; None for a visitor,
+    or when the backend cannot say. For what only completes an answer (the buyer's own
+    dates, the dispute a question is about, an order a form can ask for instead): the
+    general answer, or the form's question, still helps, so this never fails the turn."""
+    buyer = buyer_credential(tracker)
+    if buyer is None:
+        return None
+    try:
+        return lookup(buyer)
+    except BackendError as error:
+        logger.info("%s: no details from the backend (%s)", tracker.sender_id, type(error).__name__)
+        return None
+
+
 def order_meant(tracker: Tracker, backend: DisputeBackend, buyer: Credential) -> str | None:
     """The order the current message names: its number, or the one product of the buyer's
     it names ("why is my shoes dispute in mediation", "and the speeker?")."""
@@ -157,16 +174,14 @@ def order_in_question(
     """The buyer's order the message names (`order_meant`), else, with `or_kept`, the one
     the conversation is about (the `order_id` slot). None for a visitor, when no order is
     meant, or when the backend cannot say: the caller's general answer still helps."""
-    buyer = buyer_credential(tracker)
-    if not buyer:
-        return None
-    try:
+
+    def lookup(buyer: Credential) -> Order | None:
         order_id = order_meant(tracker, backend, buyer)
         if order_id is None and or_kept:
             order_id = normalise_order_id(tracker.get_slot("order_id"))
         return backend.order(buyer, order_id) if order_id else None
-    except BackendError:
-        return None
+
+    return lookup_for_buyer(tracker, lookup)
 
 
 def idempotency_key(tracker: Tracker, *parts: object) -> str:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import abc
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from rasa_sdk import Tracker
@@ -24,12 +25,14 @@ from actions.backend_client import (
     Credential,
     DisputeBackend,
     NotFound,
+    Order,
 )
 from actions.common import (
     UsesBackend,
     buyer_credential,
     format_money,
     latest_intent,
+    lookup_for_buyer,
     not_identified_response,
     person_offered_before_message,
 )
@@ -125,12 +128,8 @@ def named_order_answer(
         or latest_intent(tracker) in ("stop", "request_human")
     ):
         return {}
-    buyer = buyer_credential(tracker)
-    if not buyer:
-        return {}
-    try:
-        orders = backend.orders(buyer)
-    except BackendError:
+    orders = lookup_for_buyer(tracker, backend.orders)
+    if orders is None:
         return {}  # asking for the order says what went wrong
     order_id = order_named_alone(orders, message.get("text") or "")
     return {"order_id": order_id} if order_id else {}
@@ -214,6 +213,45 @@ def refund_amount_asked(tracker: Tracker) -> bool:
     return has_amount and asks_for_money(message.get("text") or "")
 
 
+Form = TypeVar("Form")
+# What a slot's validator checks: the value, the dispatcher, the tracker.
+Check = Callable[[Form, Any, CollectingDispatcher, Tracker], dict[str, Any]]
+# A slot's validator, as Rasa calls it: with the domain too.
+SlotValidator = Callable[[Form, Any, CollectingDispatcher, Tracker, DomainDict], dict[str, Any]]
+
+
+def validates_any_value(check: Check[Form]) -> SlotValidator[Form]:
+    """A form's `validate_<slot>`, which Rasa calls with the domain too, made of `check`,
+    which needs no domain and is not given one. Every value is checked, None included."""
+
+    @functools.wraps(check)
+    def validate(
+        form: Form,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        return check(form, slot_value, dispatcher, tracker)
+
+    return validate
+
+
+def validates_answer(check: Check[Form]) -> SlotValidator[Form]:
+    """The same for the answer to a question: a slot a correction forgot (None) is no
+    answer; the form asks the question again, and `check` sees only answers."""
+    slot = check.__name__.removeprefix("validate_")
+
+    def unless_forgotten(
+        form: Form, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any]:
+        if slot_value is None:
+            return {slot: None}
+        return check(form, slot_value, dispatcher, tracker)
+
+    return validates_any_value(functools.wraps(check)(unless_forgotten))
+
+
 class FormValidation(UsesBackend, FormValidationAction, abc.ABC):
     """What every form's validator shares: the backend, and its questions: none once the
     form `has_ended`, else those that apply."""
@@ -258,15 +296,10 @@ class OrderFormValidation(FormValidation, abc.ABC):
             self.backend, tracker, replaces_earlier=self.order_replaces_earlier
         )
 
+    @validates_answer
     def validate_order_id(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        if slot_value is None:
-            return {"order_id": None}  # forgotten by a correction: asked again
         order_id = normalise_order_id(slot_value)
         if order_id is None:
             dispatcher.utter_message(response="utter_order_id_invalid")
@@ -356,12 +389,8 @@ class DisputeFormValidation(OrderFormValidation, abc.ABC):
             )
         ):
             return []
-        buyer = buyer_credential(tracker)
-        if not buyer:
-            return []
-        try:
-            orders = self.backend.orders(buyer)
-        except BackendError:
+        orders = lookup_for_buyer(tracker, self.backend.orders)
+        if orders is None:
             return []  # the form carries on; the question says what went wrong
         named = order_named_instead(orders, text)
         if named is None or named == current:
@@ -451,6 +480,13 @@ class DisputeFormValidation(OrderFormValidation, abc.ABC):
             raise BuyerNotIdentified("no chat token")
         return buyer
 
+    def _order_kept(self, tracker: Tracker) -> Order | None:
+        """The order the form has taken (the `order_id` slot), if the backend can say."""
+        order_id = tracker.get_slot("order_id")
+        if not order_id:
+            return None
+        return lookup_for_buyer(tracker, lambda buyer: self.backend.order(buyer, order_id))
+
 
 class RefundProposal(DisputeFormValidation, abc.ABC):
     """The proposal the dispute form and the change form ask for: a full or a partial
@@ -462,15 +498,10 @@ class RefundProposal(DisputeFormValidation, abc.ABC):
             slots.remove("refund_amount")
         return slots
 
+    @validates_answer
     def validate_requested_outcome(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        if slot_value is None:
-            return {"requested_outcome": None}  # forgotten by a correction: asked again
         if slot_value == "partial_refund" and tracker.slots.get("requested_outcome") == (
             "full_refund"
         ):
@@ -488,12 +519,9 @@ class RefundProposal(DisputeFormValidation, abc.ABC):
             result["refund_amount"] = None
         return result
 
+    @validates_any_value
     def validate_refund_amount(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
         asked = tracker.get_slot("requested_slot") == "refund_amount"
         if slot_value is None and not asked:
@@ -513,11 +541,7 @@ class RefundProposal(DisputeFormValidation, abc.ABC):
     ) -> dict[str, Any]:
         """An amount in the order's currency, at most its price; the whole price is a
         full refund."""
-        order_id = tracker.get_slot("order_id")
-        try:
-            order = self.backend.order(self._buyer(tracker), order_id) if order_id else None
-        except BackendError:
-            order = None
+        order = self._order_kept(tracker)
         said_currency = next(
             (
                 e.get("value")
@@ -557,13 +581,8 @@ class RefundProposal(DisputeFormValidation, abc.ABC):
         choice = return_choice_from_text(tracker.latest_message.get("text") or "")
         return {} if choice is None else {"with_return": choice}
 
+    @validates_answer
     def validate_with_return(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        if slot_value is None:
-            return {"with_return": None}  # forgotten by a correction: asked again
         return {"with_return": bool(slot_value)}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -24,10 +23,10 @@ from actions.backend_client import (
 from actions.common import (
     BackendAction,
     UsesBackend,
-    buyer_credential,
     format_date,
     format_money,
     idempotency_key,
+    lookup_for_buyer,
     order_meant,
 )
 from actions.dispute_text import describe, describe_detail
@@ -114,17 +113,11 @@ class DisputeInProgress(DisputeFormValidation, abc.ABC):
         """The dispute the form starts on, when the buyer did not type its number: the
         product they named ("the speeker"), the one the conversation was about, or
         their only one. Saying it lets them correct a wrong pick at once."""
-        order_id = tracker.get_slot("order_id")
         message = tracker.latest_message or {}
-        if not order_id or any(
-            e.get("entity") == "order_id" for e in message.get("entities") or []
-        ):
+        if any(e.get("entity") == "order_id" for e in message.get("entities") or []):
             return
-        try:
-            order = self.backend.order(self._buyer(tracker), order_id)
-        except BackendError:
-            return  # the order's check says what went wrong
-        if order.active_dispute_id:
+        order = self._order_kept(tracker)  # None: the order's check says what went wrong
+        if order is not None and order.active_dispute_id:
             dispatcher.utter_message(
                 response="utter_dispute_picked", order_id=order.id, title=order.title
             )
@@ -169,15 +162,26 @@ class DisputeInProgress(DisputeFormValidation, abc.ABC):
             or tracker.get_slot("dispute_blocked")
         ):
             return None
-        try:
-            return self.backend.orders(self._buyer(tracker))
-        except BackendError:
-            return None
+        return lookup_for_buyer(tracker, self.backend.orders)
 
     def order_id_given(
         self, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        return validate_dispute_in_progress(self, order_id, dispatcher, tracker)
+        """The order's dispute, which must be in progress (R4, R6)."""
+        try:
+            disputes = self.backend.disputes(self._buyer(tracker), order_id=order_id)
+        except BackendError as error:
+            return order_check_failed(error, order_id, dispatcher)
+        dispute = find_dispute(disputes, order_id)
+        if dispute is None:
+            dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
+            return {"order_id": None}
+        if not dispute.in_progress:
+            dispatcher.utter_message(
+                response="utter_dispute_already_ended", details=describe(dispute)
+            )
+            return {"order_id": order_id, "dispute_blocked": "dispute_ended"}
+        return {"order_id": order_id}
 
 
 class ValidateDisputeChangeForm(DisputeInProgress, RefundProposal):
@@ -194,28 +198,6 @@ class ValidateDisputeCancelForm(DisputeInProgress):
 
     def name(self) -> str:
         return "validate_dispute_cancel_form"
-
-
-def validate_dispute_in_progress(
-    form: DisputeFormValidation, order_id: str, dispatcher: CollectingDispatcher, tracker: Tracker
-) -> dict[str, Any]:
-    """The order's dispute, which must be in progress (R4, R6)."""
-    buyer = buyer_credential(tracker)
-    if not buyer:
-        dispatcher.utter_message(response="utter_sign_in_needed")
-        return {"order_id": None, "dispute_blocked": "not_signed_in"}
-    try:
-        disputes = form.backend.disputes(buyer, order_id=order_id)
-    except BackendError as error:
-        return order_check_failed(error, order_id, dispatcher)
-    dispute = find_dispute(disputes, order_id)
-    if dispute is None:
-        dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
-        return {"order_id": None}
-    if not dispute.in_progress:
-        dispatcher.utter_message(response="utter_dispute_already_ended", details=describe(dispute))
-        return {"order_id": order_id, "dispute_blocked": "dispute_ended"}
-    return {"order_id": order_id}
 
 
 class ActionAskChangeConfirmed(BackendAction):
@@ -246,83 +228,86 @@ def refund_asked(tracker: Tracker, order: Order) -> Decimal:
     return parse_amount(tracker.get_slot("refund_amount")) or order.amount
 
 
-def not_confirmed(
-    dispatcher: CollectingDispatcher, tracker: Tracker, *, confirmed: str, not_done: str
-) -> bool:
-    """Did the form end without the buyer's yes? Blocked (the form said why) or declined
-    (said here with `not_done`)."""
-    if tracker.get_slot("dispute_blocked"):
-        return True
-    if not tracker.get_slot(confirmed):
-        dispatcher.utter_message(response=not_done)
-        return True
-    return False
+class DisputeChange(BackendAction, abc.ABC):
+    """Submits a form that changes the buyer's dispute in progress: a new proposal (R4), a
+    cancellation (R6). Once the buyer said yes, the order's dispute is read again and
+    changed, and the change said; a dispute ended, changed by someone else meanwhile, or a
+    change against the rules is said instead. The form's answers are forgotten either way.
+    Subclasses give the form's slots, its confirmation, and the change."""
 
+    slots: tuple[str, ...] = ()  # the form's, forgotten
+    confirmed = ""  # the form's last question, which the buyer said yes to (or not)
+    not_done = ""  # the answer when they said no
 
-def dispute_in_progress(
-    action: BackendAction, dispatcher: CollectingDispatcher, buyer: Credential, order_id: str
-) -> Dispute | None:
-    """The order's dispute in progress, or None, said."""
-    dispute = find_dispute(action.backend.disputes(buyer, order_id=order_id), order_id)
-    if dispute is None or not dispute.in_progress:
-        dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
-        return None
-    return dispute
+    @abc.abstractmethod
+    def change(
+        self, tracker: Tracker, buyer: Credential, dispute: Dispute, order: Order
+    ) -> Dispute:
+        """The change made (its dispute as the backend answers)."""
 
-
-def unless_refused(
-    dispatcher: CollectingDispatcher, change: Callable[[], Dispute]
-) -> Dispute | None:
-    """The dispute as the backend changed it, or None when it refused, said: changed by
-    someone else meanwhile, or against the rules."""
-    try:
-        return change()
-    except Conflict:
-        dispatcher.utter_message(response="utter_dispute_changed_meanwhile")
-    except Refused as error:
-        dispatcher.utter_message(response="utter_dispute_refused", reason=error.detail)
-    return None
-
-
-class ActionModifyDispute(BackendAction):
-    """Submits the change form (R4): a new buyer proposal on the dispute."""
-
-    def name(self) -> str:
-        return "action_modify_dispute"
+    @abc.abstractmethod
+    def say_done(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, dispute: Dispute, order: Order
+    ) -> None: ...
 
     def act(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
     ) -> list[EventType]:
-        reset = [SlotSet(slot, None) for slot in CHANGE_FORM_SLOTS]
-        if not_confirmed(
-            dispatcher, tracker, confirmed="change_confirmed", not_done="utter_dispute_not_changed"
-        ):
+        reset = [SlotSet(slot, None) for slot in self.slots]
+        if tracker.get_slot("dispute_blocked"):
+            return reset  # the form said why
+        if not tracker.get_slot(self.confirmed):
+            dispatcher.utter_message(response=self.not_done)
             return reset
         order_id = tracker.get_slot("order_id")
-        order = self.backend.order(buyer, order_id)
-        dispute = dispute_in_progress(self, dispatcher, buyer, order_id)
-        if dispute is None:
+        dispute = find_dispute(self.backend.disputes(buyer, order_id=order_id), order_id)
+        if dispute is None or not dispute.in_progress:
+            dispatcher.utter_message(response="utter_no_dispute_on_order", order_id=order_id)
             return reset
+        order = self.backend.order(buyer, order_id)
+        try:
+            changed = self.change(tracker, buyer, dispute, order)
+        except Conflict:
+            dispatcher.utter_message(response="utter_dispute_changed_meanwhile")
+            return reset
+        except Refused as error:
+            dispatcher.utter_message(response="utter_dispute_refused", reason=error.detail)
+            return reset
+        self.say_done(dispatcher, tracker, changed, order)
+        return [*reset, SlotSet("last_dispute_id", changed.id)]
+
+
+class ActionModifyDispute(DisputeChange):
+    """Submits the change form (R4): a new buyer proposal on the dispute."""
+
+    slots = CHANGE_FORM_SLOTS
+    confirmed = "change_confirmed"
+    not_done = "utter_dispute_not_changed"
+
+    def name(self) -> str:
+        return "action_modify_dispute"
+
+    def change(
+        self, tracker: Tracker, buyer: Credential, dispute: Dispute, order: Order
+    ) -> Dispute:
         amount = refund_asked(tracker, order)
-        changed = unless_refused(
-            dispatcher,
-            lambda: self.backend.modify_proposal(
-                buyer,
-                dispute.id,
-                version=dispute.version,
-                refund_amount=amount,
-                with_return=bool(tracker.get_slot("with_return")),
-                idempotency_key=idempotency_key(tracker, "modify", dispute.id, amount),
-            ),
+        return self.backend.modify_proposal(
+            buyer,
+            dispute.id,
+            version=dispute.version,
+            refund_amount=amount,
+            with_return=bool(tracker.get_slot("with_return")),
+            idempotency_key=idempotency_key(tracker, "modify", dispute.id, amount),
         )
-        if changed is not None:
-            dispatcher.utter_message(
-                response="utter_dispute_modified",
-                dispute_id=changed.id,
-                amount=format_money(amount, order.currency),
-            )
-            return [*reset, SlotSet("last_dispute_id", changed.id)]
-        return reset
+
+    def say_done(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, dispute: Dispute, order: Order
+    ) -> None:
+        dispatcher.utter_message(
+            response="utter_dispute_modified",
+            dispute_id=dispute.id,
+            amount=format_money(refund_asked(tracker, order), order.currency),
+        )
 
 
 class ActionAskCancelConfirmed(BackendAction):
@@ -343,43 +328,34 @@ class ActionAskCancelConfirmed(BackendAction):
         return []
 
 
-class ActionCancelDispute(BackendAction):
+class ActionCancelDispute(DisputeChange):
+    """Submits the cancel form (R6): the dispute ends; the order stays protected."""
+
+    slots = CANCEL_FORM_SLOTS
+    confirmed = "cancel_confirmed"
+    not_done = "utter_dispute_not_cancelled"
+
     def name(self) -> str:
         return "action_cancel_dispute"
 
-    def act(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, buyer: Credential
-    ) -> list[EventType]:
-        reset = [SlotSet(slot, None) for slot in CANCEL_FORM_SLOTS]
-        if not_confirmed(
-            dispatcher,
-            tracker,
-            confirmed="cancel_confirmed",
-            not_done="utter_dispute_not_cancelled",
-        ):
-            return reset
-        order_id = tracker.get_slot("order_id")
-        dispute = dispute_in_progress(self, dispatcher, buyer, order_id)
-        if dispute is None:
-            return reset
-        cancelled = unless_refused(
-            dispatcher,
-            lambda: self.backend.cancel_dispute(
-                buyer,
-                dispute.id,
-                version=dispute.version,
-                idempotency_key=idempotency_key(tracker, "cancel", dispute.id),
-            ),
+    def change(
+        self, tracker: Tracker, buyer: Credential, dispute: Dispute, order: Order
+    ) -> Dispute:
+        return self.backend.cancel_dispute(
+            buyer,
+            dispute.id,
+            version=dispute.version,
+            idempotency_key=idempotency_key(tracker, "cancel", dispute.id),
         )
-        if cancelled is not None:
-            order = self.backend.order(buyer, order_id)
-            dispatcher.utter_message(
-                response="utter_dispute_cancelled",
-                dispute_id=dispute.id,
-                window_ends=format_date(order.window.ends_at),
-            )
-            return [*reset, SlotSet("last_dispute_id", dispute.id)]
-        return reset
+
+    def say_done(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, dispute: Dispute, order: Order
+    ) -> None:
+        dispatcher.utter_message(
+            response="utter_dispute_cancelled",
+            dispute_id=dispute.id,
+            window_ends=format_date(order.window.ends_at),
+        )
 
 
 class ActionExplainEvidence(BackendAction):
@@ -424,15 +400,14 @@ class ActionExplainDisputes(UsesBackend, Action):
         return []
 
     def _dispute_in_question(self, tracker: Tracker) -> Dispute | None:
-        buyer = buyer_credential(tracker)
-        if not buyer:
-            return None
-        try:
+        """None too when the backend cannot say: the general answer still helps."""
+
+        def lookup(buyer: Credential) -> Dispute | None:
             order_id = order_meant(tracker, self.backend, buyer)
             disputes = self.backend.disputes(buyer)
-        except BackendError:
-            return None  # the general answer still helps
-        if order_id:
-            return find_dispute(disputes, order_id)
-        last = tracker.get_slot("last_dispute_id")
-        return next((d for d in disputes if d.id == last), None)
+            if order_id:
+                return find_dispute(disputes, order_id)
+            last = tracker.get_slot("last_dispute_id")
+            return next((d for d in disputes if d.id == last), None)
+
+        return lookup_for_buyer(tracker, lookup)

@@ -8,7 +8,6 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
-from rasa_sdk.types import DomainDict
 
 from actions.backend_client import (
     BackendError,
@@ -32,6 +31,7 @@ from actions.forms import (
     form_slots,
     order_check_failed,
     stated_answers,
+    validates_answer,
 )
 from actions.parsing import (
     is_stalling,
@@ -132,14 +132,11 @@ class ValidateDisputeForm(RefundProposal):
             return {"order_id": None, **forget}  # the form asks which, with buttons
         return {**forget, **self._check_order(named[0], dispatcher, tracker)}
 
+    @validates_answer
     def validate_dispute_reason(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        if slot_value is None or tracker.slots.get("dispute_reason", slot_value) is None:
+        if tracker.slots.get("dispute_reason", slot_value) is None:
             return {"dispute_reason": None}  # forgotten this turn: the order changed
         return self._check_reason(slot_value, dispatcher, tracker)
 
@@ -201,13 +198,9 @@ class ValidateDisputeForm(RefundProposal):
 
     def _not_received_first(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> str | None:
         """R8: tracking and customs come before a not-received dispute."""
-        order_id = tracker.get_slot("order_id")
-        if not order_id:
-            return None
-        try:
-            order = self.backend.order(self._buyer(tracker), order_id)
-        except BackendError:
-            return None  # the backend decides at submission
+        order = self._order_kept(tracker)
+        if order is None:
+            return None  # no order yet, or the backend decides at submission
         if order.shipping_status == "in_customs":
             dispatcher.utter_message(response="utter_package_in_customs", order_id=order.id)
             return "in_customs"
@@ -218,15 +211,10 @@ class ValidateDisputeForm(RefundProposal):
             )
         return None
 
+    @validates_answer
     def validate_dispute_description(
-        self,
-        slot_value: Any,
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
-        domain: DomainDict,
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
-        if slot_value is None:
-            return {"dispute_description": None}  # forgotten by a correction: asked again
         text = str(slot_value).strip()
         if is_stalling(text):
             # "hold on, let me check": the question waits for the answer.

@@ -12,12 +12,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import BackendError, Credential, Order
+from actions.backend_client import Credential, Order
 from actions.common import (
     BackendAction,
     UsesBackend,
     buyer_credential,
     format_date,
+    lookup_for_buyer,
     order_in_question,
     order_meant,
 )
@@ -54,13 +55,12 @@ class ActionAnswerDeadline(UsesBackend, Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        buyer = buyer_credential(tracker)
         topic: list[EventType] = [SlotSet("last_topic", "deadline")]
-        try:
-            orders = self.backend.orders(buyer) if buyer else []
-            named = order_meant(tracker, self.backend, buyer) if buyer else None
-        except BackendError:  # the rule still answers; the dates need the backend
-            orders, named = [], None
+        # The rule answers anyone; the dates need a buyer, and the backend.
+        orders, named = lookup_for_buyer(
+            tracker,
+            lambda buyer: (self.backend.orders(buyer), order_meant(tracker, self.backend, buyer)),
+        ) or ([], None)
         chosen = next((o for o in orders if o.id == named), None)
         if chosen is not None:
             dispatcher.utter_message(
@@ -75,7 +75,7 @@ class ActionAnswerDeadline(UsesBackend, Action):
         if covered:
             lines = "\n".join(order_line(o) for o in covered[:6])
             dispatcher.utter_message(response="utter_orders_covered", details=lines)
-        elif buyer and orders:
+        elif orders:
             dispatcher.utter_message(response="utter_no_order_covered")
         return topic
 

@@ -17,12 +17,12 @@ from rasa_sdk.events import (
 )
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import BackendError, Credential
+from actions.backend_client import Credential
 from actions.common import (
     BackendAction,
     UsesBackend,
-    buyer_credential,
     latest_intent,
+    lookup_for_buyer,
     order_meant,
     person_offered_before_message,
     previous_answer,
@@ -275,13 +275,7 @@ class ActionHandleFallback(UsesBackend, Action):
     def order_named(self, tracker: Tracker) -> str | None:
         """The buyer's order the message names, by number or product; None if none or
         nobody is signed in."""
-        buyer = buyer_credential(tracker)
-        if buyer is None:
-            return None
-        try:
-            return order_meant(tracker, self.backend, buyer)
-        except BackendError:
-            return None
+        return lookup_for_buyer(tracker, lambda buyer: order_meant(tracker, self.backend, buyer))
 
     def follow_up(
         self, dispatcher: CollectingDispatcher, tracker: Tracker
@@ -323,18 +317,15 @@ class ActionAnswerCancelQuestion(UsesBackend, Action):
 
     def dispute_named(self, tracker: Tracker) -> str | None:
         """The order whose dispute in progress the message names; None if none does."""
-        buyer = buyer_credential(tracker)
-        if buyer is None:
-            return None
-        try:
+
+        def lookup(buyer: Credential) -> str | None:
             order_id = order_meant(tracker, self.backend, buyer)
             if order_id is None:
                 return None
             disputes = self.backend.disputes(buyer, order_id=order_id)
-        except BackendError as error:
-            logger.info("cancel question: no dispute looked up (%s)", type(error).__name__)
-            return None
-        return order_id if any(d.in_progress for d in disputes) else None
+            return order_id if any(d.in_progress for d in disputes) else None
+
+        return lookup_for_buyer(tracker, lookup)
 
 
 class ActionDeclinePerson(Action):

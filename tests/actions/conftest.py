@@ -82,6 +82,12 @@ def open_one(backend: InMemoryDisputeBackend, order_id: str = ORDER) -> Dispute:
     return backend.open_dispute(ALICE, request, idempotency_key=f"open-{order_id}")
 
 
+def open_on_new_order(backend: InMemoryDisputeBackend, order_id: str, title: str) -> Dispute:
+    """Another order of Alice's, `title`, and a dispute on it as `open_one` opens one."""
+    backend.add_order("alice", make_order(order_id, title=title))
+    return open_one(backend, order_id)
+
+
 @pytest.fixture
 def backend() -> InMemoryDisputeBackend:
     fake = InMemoryDisputeBackend()

@@ -5,7 +5,8 @@ runs the same cases against both): eligibility in the backend's order, a typed r
 the backend's problem slug and status for each reason, versions, refund checks, evidence
 limits, idempotency keys per buyer and per request, chat tokens bound to one conversation,
 lists newest first. Every result goes through the client's own `from_json`, from the JSON
-shape the backend sends, so a parsing mistake shows here as it would in production.
+shape the backend sends, and every refusal through the client's own `refusal`, from the
+status and problem slug, so a parsing mistake shows here as it would in production.
 """
 
 from __future__ import annotations
@@ -18,12 +19,8 @@ from typing import Any
 from actions.backend_client import (
     CHANNEL_IDENTITY,
     BackendError,
-    BackendUnavailable,
     Buyer,
-    BuyerNotIdentified,
-    ChannelAccountNotLinked,
     ChannelBackend,
-    Conflict,
     Credential,
     Dispute,
     DisputeBackend,
@@ -32,10 +29,9 @@ from actions.backend_client import (
     HandoffTicket,
     LinkAttempt,
     NewDispute,
-    NotFound,
     Order,
     ProtectionWindow,
-    Refused,
+    refusal,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -60,13 +56,13 @@ REASON_SENTENCES = {
     ),
     "account_closed": "This account was closed after an investigation.",
 }
-# reason code -> (error class, HTTP status), as the backend's errors.py maps them
-REFUSALS: dict[str, tuple[type[BackendError], int]] = {
-    "no_tracking_yet": (Refused, 422),
-    "protection_expired": (Refused, 422),
-    "dispute_already_open": (Conflict, 409),
-    "order_already_resolved": (Conflict, 409),
-    "account_closed": (Refused, 403),
+# reason code -> HTTP status, as the backend's errors.py maps them
+REFUSALS = {
+    "no_tracking_yet": 422,
+    "protection_expired": 422,
+    "dispute_already_open": 409,
+    "order_already_resolved": 409,
+    "account_closed": 403,
 }
 # The first bytes of each file type the backend accepts (it sniffs the bytes, not the name).
 MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"%PDF-")
@@ -94,8 +90,10 @@ def money(amount: Decimal | None) -> str | None:
     return None if amount is None else str(Decimal(amount).quantize(Decimal("0.01")))
 
 
-def refused(kind: type[BackendError], problem: str, status: int, detail: str) -> BackendError:
-    return kind(f"{status} {problem}: {detail}", problem=problem, status=status, detail=detail)
+def refused(problem: str, status: int, detail: str) -> BackendError:
+    """The backend's refusal, as the HTTP client reads one: its class from the status and
+    the problem type, so the fake cannot disagree with the client about which it is."""
+    return refusal(str(status), status, problem, detail)
 
 
 def is_allowed_file(content: bytes) -> bool:
@@ -141,7 +139,6 @@ class InMemoryDisputeBackend(DisputeBackend):
         if buyer.kind == CHANNEL_IDENTITY:
             if token != f"identity:{buyer.conversation_id}":
                 raise refused(
-                    BuyerNotIdentified,
                     "channel-identity-invalid",
                     401,
                     "Missing, invalid or expired channel identity",
@@ -150,7 +147,6 @@ class InMemoryDisputeBackend(DisputeBackend):
         self._called(call, token)
         if buyer.kind == CHANNEL_IDENTITY and token not in self.tokens:
             raise refused(
-                ChannelAccountNotLinked,
                 "channel-account-not-linked",
                 401,
                 "This channel account is not linked to a buyer",
@@ -158,7 +154,6 @@ class InMemoryDisputeBackend(DisputeBackend):
         expires = self.token_expiry.get(token)
         if token not in self.tokens or (expires is not None and self.now >= expires):
             raise refused(
-                BuyerNotIdentified,
                 "buyer-token-invalid",
                 401,
                 "Missing, invalid or expired chat token",
@@ -167,7 +162,6 @@ class InMemoryDisputeBackend(DisputeBackend):
             bound = self.token_conversations.setdefault(token, buyer.conversation_id)
             if bound != buyer.conversation_id:
                 raise refused(
-                    BuyerNotIdentified,
                     "buyer-token-invalid",
                     401,
                     "The chat token belongs to another conversation.",
@@ -178,7 +172,7 @@ class InMemoryDisputeBackend(DisputeBackend):
         """Records the call, and fails it as the backend does when it is down."""
         self.calls.append((call, key))
         if self.down:
-            raise BackendUnavailable("backend down", status=503)
+            raise refused("service-unavailable", 503, "backend down")
 
     def _idempotent(
         self, buyer_id: str, key: str, request: tuple[object, ...]
@@ -189,7 +183,6 @@ class InMemoryDisputeBackend(DisputeBackend):
             return None
         if found[0] != request:
             raise refused(
-                Refused,
                 "idempotency-key-reused",
                 422,
                 "This Idempotency-Key was used for a different request.",
@@ -201,6 +194,11 @@ class InMemoryDisputeBackend(DisputeBackend):
     def add_order(self, buyer_id: str, order: Order) -> Order:
         self.orders_by_buyer.setdefault(buyer_id, []).append(order)
         return order
+
+    def add_orders(self, buyer_id: str, titles: dict[str, str]) -> None:
+        """The buyer's orders by number and title, in that order; the rest as `make_order`."""
+        for order_id, title in titles.items():
+            self.add_order(buyer_id, make_order(order_id, title=title))
 
     def me(self, buyer: Credential) -> Buyer:
         buyer_id = self._buyer(buyer, "me")
@@ -237,7 +235,7 @@ class InMemoryDisputeBackend(DisputeBackend):
         for order in self.orders_by_buyer.get(buyer_id, []):
             if order.id == order_id:
                 return order
-        raise refused(NotFound, "order-not-found", 404, f"No order {order_id} in your account.")
+        raise refused("order-not-found", 404, f"No order {order_id} in your account.")
 
     def orders(self, buyer: Credential) -> list[Order]:
         buyer_id = self._buyer(buyer, "orders")
@@ -334,42 +332,31 @@ class InMemoryDisputeBackend(DisputeBackend):
         elif outcome == "partial_refund" and amount >= order.amount:
             problem = "A partial refund is less than the order amount."
         if problem:
-            raise refused(Refused, "invalid-refund-amount", 422, problem)
+            raise refused("invalid-refund-amount", 422, problem)
 
     def open_dispute(
         self, buyer: Credential, dispute: NewDispute, *, idempotency_key: str
     ) -> Dispute:
         buyer_id = self._buyer(buyer, "open_dispute")
-        # what the HTTP client sends: a zero amount goes as "none given"
-        amount = dispute.refund_amount or None
-        request = (
-            "open",
-            dispute.order_id,
-            dispute.reason,
-            dispute.requested_outcome,
-            money(amount),
-            dispute.with_return,
-            dispute.description,
-        )
+        sent = dispute.to_json()  # what the HTTP client sends (a zero amount: none)
+        amount = None if sent["refund_amount"] is None else Decimal(sent["refund_amount"])
+        # The same request again: the same body, its amount read as a number.
+        request = ("open", *{**sent, "refund_amount": money(amount)}.items())
         replayed = self._idempotent(buyer_id, idempotency_key, request)
         if replayed is not None:
             return Dispute.from_json(replayed)
         order = self._find_order(buyer_id, dispute.order_id)
         code, _ = self._ineligible(buyer_id, order)
         if code is not None:
-            kind, status = REFUSALS[code]
-            raise refused(kind, code.replace("_", "-"), status, REASON_SENTENCES[code])
+            raise refused(code.replace("_", "-"), REFUSALS[code], REASON_SENTENCES[code])
         if dispute.reason == "not_received" and order.shipping_status == "in_customs":
             raise refused(
-                Refused,
                 "package-in-customs",
                 422,
                 "The package is held in customs: that is a matter for the carrier.",
             )
         if amount is None and dispute.requested_outcome == "partial_refund":
-            raise refused(
-                Refused, "invalid-refund-amount", 422, "A partial refund needs a refund_amount."
-            )
+            raise refused("invalid-refund-amount", 422, "A partial refund needs a refund_amount.")
         amount = order.amount if amount is None else amount
         self._check_refund(amount, order, dispute.requested_outcome)
         created = Dispute(
@@ -417,18 +404,16 @@ class InMemoryDisputeBackend(DisputeBackend):
         items = self.disputes_by_buyer.get(buyer_id, [])
         index = next((i for i, d in enumerate(items) if d.id == dispute_id), None)
         if index is None:
-            raise refused(NotFound, "dispute-not-found", 404, f"No dispute {dispute_id}.")
+            raise refused("dispute-not-found", 404, f"No dispute {dispute_id}.")
         current = items[index]
         if current.version != version:
             raise refused(
-                Conflict,
                 "version-conflict",
                 412,
                 f"The dispute is at version {current.version}, not {version}.",
             )
         if not current.in_progress:
             raise refused(
-                Conflict,
                 "transition-not-allowed",
                 409,
                 "The dispute has ended; it can no longer be changed.",
@@ -567,7 +552,7 @@ class InMemoryDisputeBackend(DisputeBackend):
         if ticket is None:
             return None
         if ticket.state == "assigned":
-            raise Conflict("ticket-already-claimed", problem="ticket-already-claimed", status=409)
+            raise refused("ticket-already-claimed", 409, "Another operator claimed it first")
         del handoffs[conversation_id]
         return replace(ticket, state="closed", position=None)
 
@@ -590,7 +575,7 @@ class InMemoryChannelBackend(InMemoryDisputeBackend, ChannelBackend):
 
     def request_link_code(self, account: Credential, email: str) -> None:
         if self.rate_limited:
-            raise Refused("too many", problem="link-code-rate-limited", status=429)
+            raise refused("link-code-rate-limited", 429, "Too many codes asked for")
         if email in self.emails:
             self.codes[self._account(account)] = (self.emails[email], self.link_code)
         self.attempts[self._account(account)] = 0
@@ -626,29 +611,26 @@ class InMemoryChannelBackend(InMemoryDisputeBackend, ChannelBackend):
             (d for d in self.disputes_by_buyer.get(buyer_id, []) if d.id == dispute_id), None
         )
         if dispute is None:
-            raise refused(NotFound, "dispute-not-found", 404, f"No dispute {dispute_id}.")
+            raise refused("dispute-not-found", 404, f"No dispute {dispute_id}.")
         if not is_allowed_file(file.content):
             raise refused(
-                Refused,
                 "evidence-type-not-allowed",
                 415,
                 "Allowed files: JPEG, PNG, GIF, PDF and MP4.",
             )
         if len(file.content) > self.max_evidence_bytes:
-            raise refused(Refused, "evidence-too-large", 413, "The file is too large.")
+            raise refused("evidence-too-large", 413, "The file is too large.")
         request = ("evidence", dispute_id, file.content, description, file.filename)
         if self._idempotent(buyer_id, idempotency_key, request) is not None:
             return
         if not dispute.in_progress:
             raise refused(
-                Conflict,
                 "transition-not-allowed",
                 409,
                 "Evidence can be added only while the dispute is open.",
             )
         if sum(1 for d, _, _ in self.evidence if d == dispute_id) >= self.max_evidence_files:
             raise refused(
-                Conflict,
                 "evidence-limit-reached",
                 409,
                 f"A dispute holds at most {self.max_evidence_files} files.",

@@ -1,10 +1,11 @@
 import pytest
 
-from actions.backend_client import Credential
+from actions.backend_client import BackendUnavailable, Credential
 from actions.common import (
     buyer_credential,
     format_date,
     idempotency_key,
+    lookup_for_buyer,
 )
 from extensions.entities import extract
 from tests.actions.conftest import make_tracker, user_event
@@ -74,3 +75,29 @@ def test_idempotency_key_is_stable_per_turn_and_request() -> None:
 def test_format_date() -> None:
     assert format_date("2026-12-06T10:00:00+00:00") == "6 Dec 2026"
     assert format_date(None) == "an unknown date"
+
+
+def test_a_lookup_for_the_buyer_is_made_only_for_a_buyer_and_never_fails_the_turn() -> None:
+    asked: list[Credential] = []
+
+    def lookup(buyer: Credential) -> str:
+        asked.append(buyer)
+        return "found"
+
+    assert lookup_for_buyer(make_tracker(token=None), lookup) is None
+    assert asked == []  # a visitor: nothing asked
+    assert lookup_for_buyer(make_tracker(), lookup) == "found"
+    assert asked == [Credential("token-alice", "conversation-1")]
+
+    def down(buyer: Credential) -> str:
+        raise BackendUnavailable("down")
+
+    assert lookup_for_buyer(make_tracker(), down) is None
+
+
+def test_a_bug_in_a_lookup_is_not_taken_for_the_backend_saying_nothing() -> None:
+    def broken(buyer: Credential) -> str:
+        raise KeyError("title")
+
+    with pytest.raises(KeyError):
+        lookup_for_buyer(make_tracker(), broken)

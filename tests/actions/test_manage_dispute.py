@@ -5,10 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.backend_client import Credential, NewDispute
 from actions.manage_dispute import (
     ActionCancelDispute,
     ActionCheckDisputeStatus,
@@ -18,8 +17,27 @@ from actions.manage_dispute import (
     ValidateDisputeCancelForm,
     ValidateDisputeChangeForm,
 )
-from tests.actions.conftest import CHANGE, ORDER, TOKEN, make_tracker, open_one, responses
+from tests.actions.conftest import (
+    ALICE,
+    CHANGE,
+    ORDER,
+    make_tracker,
+    open_on_new_order,
+    open_one,
+    responses,
+)
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
+
+LAMP = "8123456789012346"  # an order of Alice's besides the earbuds (ORDER)
+
+
+async def change_form_starts(
+    backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher, text: str
+) -> list[EventType]:
+    """The change form started by `text`, before it asks anything."""
+    tracker = make_tracker(text=text, intent="modify_dispute", active_loop="dispute_change_form")
+    domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
+    return await ValidateDisputeChangeForm(backend).run(dispatcher, tracker, domain)
 
 
 async def test_the_status_of_the_only_dispute_says_where_the_seller_stands(
@@ -37,12 +55,7 @@ async def test_the_status_of_several_disputes_lists_them_and_a_review(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     first = open_one(backend).id
-    backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
-    second = backend.open_dispute(
-        Credential(TOKEN, "conversation-1"),
-        NewDispute("8123456789012346", "damaged", "full_refund", None, False, "Broken."),
-        idempotency_key="k2",
-    ).id
+    second = open_on_new_order(backend, LAMP, "Desk lamp").id
     backend.under_review.add("alice")
     await ActionCheckDisputeStatus(backend).run(dispatcher, make_tracker(), {})
     assert responses(dispatcher) == ["utter_dispute_list", "utter_account_review_status"]
@@ -54,7 +67,7 @@ async def test_the_product_named_picks_its_dispute(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     open_one(backend)
-    backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
+    backend.add_order("alice", make_order(LAMP, title="Desk lamp"))
     tracker = make_tracker(text="why is my erabuds dispute still open?")
     await ActionCheckDisputeStatus(backend).run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_dispute_status"]
@@ -145,9 +158,7 @@ async def test_the_one_dispute_in_progress_is_the_one_meant(
 ) -> None:
     open_one(backend)
     if disputes == 2:
-        backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
-        request = NewDispute("8123456789012346", "damaged", "full_refund", None, False, "Broken.")
-        backend.open_dispute(Credential(TOKEN, "conversation-1"), request, idempotency_key="k2")
+        open_on_new_order(backend, LAMP, "Desk lamp")
     tracker = make_tracker(
         text="cancel my dispute", intent="cancel_dispute", active_loop="dispute_cancel_form"
     )
@@ -158,12 +169,8 @@ async def test_the_one_dispute_in_progress_is_the_one_meant(
     assert (SlotSet("order_id", ORDER) in events) is (picked is not None)
     assert responses(dispatcher) == []  # "Cancel it?" names the order itself
 
-    change = make_tracker(
-        text="change my proposal", intent="modify_dispute", active_loop="dispute_change_form"
-    )
     said = CollectingDispatcher()
-    domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
-    await ValidateDisputeChangeForm(backend).run(said, change, domain)
+    await change_form_starts(backend, said, "change my proposal")
     assert responses(said) == (["utter_dispute_picked"] if picked else [])
 
 
@@ -172,27 +179,12 @@ async def test_a_product_named_whose_dispute_ended_is_said_so_never_swapped(
 ) -> None:
     """The speaker's dispute was cancelled; 'lower my refund on the speaker' must not
     change the one still in progress (the lamp's)."""
-    speaker = make_order("8123456789012346", title="Bluetooth speaker")
-    lamp = make_order("8123456789012347", title="Desk lamp")
-    buyer = Credential(TOKEN, "conversation-1")
-    for order in (speaker, lamp):
-        backend.add_order("alice", order)
-        request = NewDispute(order.id, "damaged", "full_refund", None, False, "Broken.")
-        opened = backend.open_dispute(buyer, request, idempotency_key=order.id)
-    speaker_dispute = next(d for d in backend.disputes(buyer) if d.order_id == speaker.id)
-    backend.cancel_dispute(
-        buyer, speaker_dispute.id, version=speaker_dispute.version, idempotency_key="c"
-    )
-    assert opened.order_id == lamp.id
-    tracker = make_tracker(
-        text="lower my refund on the speaker dispute",
-        intent="modify_dispute",
-        active_loop="dispute_change_form",
-    )
-    domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
-    events = await ValidateDisputeChangeForm(backend).run(dispatcher, tracker, domain)
+    speaker = open_on_new_order(backend, "8123456789012347", "Bluetooth speaker")
+    open_on_new_order(backend, LAMP, "Desk lamp")
+    backend.cancel_dispute(ALICE, speaker.id, version=speaker.version, idempotency_key="c")
+    events = await change_form_starts(backend, dispatcher, "lower my refund on the speaker dispute")
     assert responses(dispatcher) == ["utter_dispute_already_ended"]
-    assert SlotSet("order_id", lamp.id) not in events
+    assert SlotSet("order_id", LAMP) not in events
     assert SlotSet("dispute_blocked", "dispute_ended") in events
 
 
@@ -200,17 +192,9 @@ async def test_the_change_form_says_which_dispute_the_product_named_picked(
     backend: InMemoryDisputeBackend, dispatcher: CollectingDispatcher
 ) -> None:
     open_one(backend)
-    backend.add_order("alice", make_order("8123456789012346", title="Desk lamp"))
-    request = NewDispute("8123456789012346", "damaged", "full_refund", None, False, "Broken.")
-    backend.open_dispute(Credential(TOKEN, "conversation-1"), request, idempotency_key="k2")
-    tracker = make_tracker(
-        text="i wanna chnage my refnd for the lamp",
-        intent="modify_dispute",
-        active_loop="dispute_change_form",
-    )
-    domain = {"forms": {"dispute_change_form": {"required_slots": ["order_id"]}}}
-    events = await ValidateDisputeChangeForm(backend).run(dispatcher, tracker, domain)
-    assert SlotSet("order_id", "8123456789012346") in events
+    open_on_new_order(backend, LAMP, "Desk lamp")
+    events = await change_form_starts(backend, dispatcher, "i wanna chnage my refnd for the lamp")
+    assert SlotSet("order_id", LAMP) in events
     assert dispatcher.messages[0]["response"] == "utter_dispute_picked"
     assert dispatcher.messages[0]["title"] == "Desk lamp"
 

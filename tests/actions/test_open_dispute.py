@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import pytest
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.backend_client import ChannelAccountNotLinked, Credential
+from actions.forms import RefundProposal
 from actions.manage_dispute import ValidateDisputeChangeForm
 from actions.open_dispute import (
     DISPUTE_FORM_SLOTS,
@@ -57,8 +58,9 @@ async def test_an_order_kept_from_earlier_gives_way_to_the_product_named(
     backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
-    backend.add_order("alice", make_order("8100000000000024", title="Hiking shoes"))
+    backend.add_orders(
+        "alice", {"8100000000000023": "Hiking backpack", "8100000000000024": "Hiking shoes"}
+    )
     tracker = make_tracker({"order_id": ORDER}, text=text, intent="open_dispute", **FORM)
     result = ValidateDisputeForm(backend).validate_order_id(ORDER, dispatcher, tracker, {})
     assert result["order_id"] == expected
@@ -287,6 +289,19 @@ async def test_the_other_order_asks_for_the_order_again(
         assert SlotSet("order_id", None) not in events
 
 
+async def at_the_return_question(
+    form: RefundProposal, dispatcher: CollectingDispatcher, text: str, intent: str
+) -> list[EventType]:
+    """`text` typed at "Will you send the item back?", a partial refund of 15.00 asked."""
+    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "15.00"}
+    form_name = form.name().removeprefix("validate_")
+    tracker = make_tracker(
+        slots, text=text, intent=intent, active_loop=form_name, requested_slot="with_return"
+    )
+    domain = {"forms": {form_name: {"required_slots": [*slots, "with_return"]}}}
+    return await form.run(dispatcher, tracker, domain)
+
+
 @pytest.mark.parametrize("form", [ValidateDisputeForm, ValidateDisputeChangeForm])
 @pytest.mark.parametrize(
     ("text", "intent", "events"),
@@ -310,13 +325,7 @@ async def test_a_typed_return_choice_fills_the_return_question(
     backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
 ) -> None:
-    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "15.00"}
-    form_name = form(backend).name().removeprefix("validate_")
-    tracker = make_tracker(
-        slots, text=text, intent=intent, active_loop=form_name, requested_slot="with_return"
-    )
-    domain = {"forms": {form_name: {"required_slots": [*slots, "with_return"]}}}
-    assert await form(backend).run(dispatcher, tracker, domain) == events
+    assert await at_the_return_question(form(backend), dispatcher, text, intent) == events
     assert responses(dispatcher) == []
 
 
@@ -336,13 +345,7 @@ async def test_another_answer_at_the_return_question_revises_it_and_asks_again(
     backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
 ) -> None:
-    slots = {"order_id": ORDER, "requested_outcome": "partial_refund", "refund_amount": "15.00"}
-    form_name = form(backend).name().removeprefix("validate_")
-    tracker = make_tracker(
-        slots, text=text, intent="inform", active_loop=form_name, requested_slot="with_return"
-    )
-    domain = {"forms": {form_name: {"required_slots": [*slots, "with_return"]}}}
-    events = await form(backend).run(dispatcher, tracker, domain)
+    events = await at_the_return_question(form(backend), dispatcher, text, "inform")
     after = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
     assert {k: after[k] for k in revised} == revised
     assert after["with_return"] is None  # the return question is asked again
@@ -563,9 +566,14 @@ async def test_a_product_named_instead_of_the_number_picks_the_order(
     backend: InMemoryDisputeBackend,
     dispatcher: CollectingDispatcher,
 ) -> None:
-    backend.add_order("alice", make_order("8100000000000023", title="Hiking backpack"))
-    backend.add_order("alice", make_order("8100000000000024", title="Running shoes"))
-    backend.add_order("alice", make_order("8100000000000025", title="USB-C hub for the laptop"))
+    backend.add_orders(
+        "alice",
+        {
+            "8100000000000023": "Hiking backpack",
+            "8100000000000024": "Running shoes",
+            "8100000000000025": "USB-C hub for the laptop",
+        },
+    )
     tracker = make_tracker(text=text, intent="open_dispute", requested_slot=requested, **FORM)
     result = ValidateDisputeForm(backend).extract_order_id(dispatcher, tracker, {})
     assert result == ({"order_id": expected} if expected else {})

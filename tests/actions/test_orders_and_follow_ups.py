@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.backend_client import ProtectionWindow
 from actions.orders import ActionAnswerDeadline, ActionListOrders
 from actions.support import ActionHandleFallback
-from tests.actions.conftest import make_tracker, responses
+from tests.actions.conftest import make_tracker, open_one, responses
 from tests.actions.fake_backend import InMemoryDisputeBackend, make_order
 
 OPEN = ProtectionWindow("2026-11-01T00:00:00+00:00", "2026-12-16T00:00:00+00:00", True)
@@ -122,15 +122,10 @@ async def test_no_topic_or_no_order_is_not_a_follow_up(dispatcher: CollectingDis
 async def test_a_refund_asked_about_a_dispute_in_progress_says_when_it_comes(
     dispatcher: CollectingDispatcher,
 ) -> None:
-    from actions.backend_client import Credential, NewDispute
     from actions.support import ActionRefundProblem
 
     backend = shop()
-    backend.open_dispute(
-        Credential("token-alice", "conversation-1"),
-        NewDispute("8100000000000011", "damaged", "full_refund", None, False, "Broken."),
-        idempotency_key="k",
-    )
+    open_one(backend, "8100000000000011")
     tracker = make_tracker(text="when do i get my refund for the earbuds?", intent="refund_problem")
     events = await ActionRefundProblem(backend).run(dispatcher, tracker, {})
     assert responses(dispatcher) == ["utter_refund_not_due", "utter_refund_paid_when"]
