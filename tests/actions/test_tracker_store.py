@@ -13,43 +13,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
-    ActionExecuted,
-    BotUttered,
     Event,
     SlotSet,
     UserUttered,
 )
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from extensions.testing import scratch_database, session_start
+from extensions.testing import DOMAIN, PG_ADMIN_URL, dumped, scratch_database, session_start, turn
 from extensions.tracker_store import CachedSQLTrackerStore
 
-DOMAIN = Domain.from_dict(
-    {"slots": {"order_id": {"type": "text", "mappings": [{"type": "custom"}]}}}
-)
-
-
-def turn(text: str, order_id: str | None = None) -> list[Event]:
-    events: list[Event] = [
-        UserUttered(text, {"intent": {"name": "inform", "confidence": 0.9}, "entities": []}),
-        BotUttered(f"you said {text}"),
-        ActionExecuted("action_listen"),
-    ]
-    if order_id:
-        events.insert(1, SlotSet("order_id", order_id))
-    return events
-
-
-def dumped(tracker: DialogueStateTracker | None) -> list[dict]:
-    assert tracker is not None
-    return [event.as_dict() for event in tracker.events]
-
-
-PG_ADMIN_URL = os.environ.get(
-    "BACKEND_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-).replace("+psycopg:", "+psycopg2:")  # Rasa's SQLAlchemy 1.4 speaks psycopg2
 DATABASES = [
     d.strip()
     for d in os.environ.get("BACKEND_TEST_DATABASES", "sqlite,postgresql").split(",")
