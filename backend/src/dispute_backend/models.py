@@ -59,36 +59,36 @@ def _one_per(name: str, column: str, *, where: str) -> Index:
     return Index(name, column, unique=True, sqlite_where=text(where), postgresql_where=text(where))
 
 
-class Buyer(Base):
-    __tablename__ = "buyers"
+class _Account:
+    """What buyers, sellers and operators all have: an id, a name to show, and when the
+    account was made."""
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Buyer(_Account, Base):
+    __tablename__ = "buyers"
+
     email: Mapped[str] = mapped_column(String(200), unique=True)
     account_status: Mapped[AccountStatus] = mapped_column(
         _enum(AccountStatus), default=AccountStatus.active
     )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class Seller(Base):
+class Seller(_Account, Base):
     __tablename__ = "sellers"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
     # sha256 of the seller's API key: the keys are long random strings, not passwords.
     api_key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class Operator(Base):
+class Operator(_Account, Base):
     __tablename__ = "operators"
 
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
     email: Mapped[str] = mapped_column(String(200), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # Presence for the handoff queue: online while the console's heartbeat is recent.
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -187,48 +187,44 @@ def parse_dispute_id(public_id: str) -> int | None:
     return pk if pk > 0 else None
 
 
-class Proposal(Base):
-    __tablename__ = "proposals"
+class _DisputeRecord:
+    """What a party adds to a dispute (a proposal, evidence, a message): which dispute, which
+    party and who of it, and when."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
     party: Mapped[Party] = mapped_column(_enum(Party))
     author_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Proposal(_DisputeRecord, Base):
+    __tablename__ = "proposals"
+
     refund_amount: Mapped[Decimal] = mapped_column(MONEY)
     with_return: Mapped[bool] = mapped_column(Boolean)
     request: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[ProposalStatus] = mapped_column(_enum(ProposalStatus))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     dispute: Mapped[Dispute] = relationship(back_populates="proposals")
 
 
-class Evidence(Base):
+class Evidence(_DisputeRecord, Base):
     __tablename__ = "evidence"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
-    party: Mapped[Party] = mapped_column(_enum(Party))
-    author_id: Mapped[str] = mapped_column(String(40))
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     storage_path: Mapped[str] = mapped_column(String(500))
     description: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class Message(Base):
+class Message(_DisputeRecord, Base):
     __tablename__ = "messages"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    dispute_id: Mapped[int] = mapped_column(ForeignKey("disputes.id"), index=True)
-    party: Mapped[Party] = mapped_column(_enum(Party))
-    author_id: Mapped[str] = mapped_column(String(40))
     body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Event(Base):
