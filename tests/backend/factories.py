@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import jwt
 from sqlalchemy import Engine, delete, select
@@ -33,6 +34,8 @@ from dispute_backend.models import (
     Seller,
 )
 from dispute_backend.rules import RuleSettings
+from dispute_backend.seed import OrderSpec
+from dispute_backend.seed import _order as seed_order
 from dispute_backend.services import disputes, handoff
 from dispute_backend.settings import Settings
 
@@ -91,21 +94,24 @@ def order(
     receipt_at: datetime | None = NOW - 1 * DAY,
     status: ShippingStatus = ShippingStatus.delivered,
 ) -> Order:
-    row = Order(
-        id=f"8{next(_ids):015d}",
-        buyer_id=buyer_id,
-        seller_id=seller_id,
-        title="Test item",
-        amount=Decimal(amount),
-        currency="EUR",
-        placed_at=NOW - 10 * DAY,
-        tracking_number="LP1" if tracking_at else None,
-        tracking_added_at=tracking_at,
-        shipping_deadline=deadline,
-        receipt_confirmed_at=receipt_at,
-        shipping_status=status,
-        refunded_amount=Decimal("0"),
+    """An order placed 10 days before NOW, built as the demo data builds its orders."""
+
+    def days_ago(at: datetime | None) -> float | None:
+        return None if at is None else (NOW - at) / DAY
+
+    spec = OrderSpec(
+        f"8{next(_ids):015d}",
+        buyer_id,
+        seller_id,
+        "Test item",
+        amount,
+        placed_days_ago=10,
+        tracking_days_ago=days_ago(tracking_at),
+        deadline_in_days=(deadline - NOW) / DAY,
+        receipt_days_ago=days_ago(receipt_at),
+        status=status,
     )
+    row = seed_order(spec, NOW)
     session.add(row)
     session.flush()
     return row
@@ -133,6 +139,50 @@ def dispute(
         now=now,
         rs=RuleSettings(),
     )
+
+
+def _sent(dispute: Dispute, *, now: datetime = NOW, version: int | None = None) -> dict[str, Any]:
+    """What every answer on a dispute through the service names: the dispute, the version
+    its sender holds (the current one unless told) and the time."""
+    held = dispute.version if version is None else version
+    return {"dispute": dispute, "expected_version": held, "now": now}
+
+
+def _offer(dispute: Dispute, amount: str, with_return: bool = False, **sent: Any) -> dict[str, Any]:
+    """`_sent`, and the refund proposed: `amount`, with the item sent back only if told.
+    The helpers below take `with_return`, `now` and `version` as keywords (`kw`)."""
+    refund = {"refund_amount": Decimal(amount), "with_return": with_return}
+    return _sent(dispute, **sent) | refund
+
+
+def counter(session: Session, dispute: Dispute, amount: str, note: str = "", **kw: Any) -> Dispute:
+    """The dispute's seller offers a refund of `amount`, through the service."""
+    offer = _offer(dispute, amount, **kw)
+    return disputes.seller_counter(session, seller_id=dispute.seller_id, note=note, **offer)
+
+
+def modify(
+    session: Session, dispute: Dispute, amount: str, request: str | None = None, **kw: Any
+) -> Dispute:
+    """The dispute's buyer asks for a refund of `amount` instead, through the service."""
+    offer = _offer(dispute, amount, **kw)
+    return disputes.modify_proposal(session, buyer_id=dispute.buyer_id, request=request, **offer)
+
+
+def decide(
+    session: Session, dispute: Dispute, amount: str, note: str = "", by: str = "op-ana", **kw: Any
+) -> Dispute:
+    """Operator `by` decides a refund of `amount` on a dispute in mediation, through the
+    service."""
+    offer = _offer(dispute, amount, **kw)
+    return disputes.platform_decide(session, operator_id=by, note=note, **offer)
+
+
+def reject(session: Session, dispute: Dispute, note: str = "", **kw: Any) -> Dispute:
+    """The dispute's seller rejects the buyer's proposal, through the service (`now` and
+    `version` in `kw`)."""
+    sent = _sent(dispute, **kw)
+    return disputes.seller_reject(session, seller_id=dispute.seller_id, note=note, **sent)
 
 
 def request_handoff(

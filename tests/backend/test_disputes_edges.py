@@ -41,16 +41,9 @@ def open_(session: Session, buyer: Buyer, order: Order, *, later: int = 0) -> Di
 
 
 def counter(session: Session, dispute: Dispute, amount: str = "15.00") -> Dispute:
-    return disputes.seller_counter(
-        session,
-        dispute=dispute,
-        seller_id="shop",
-        expected_version=dispute.version,
-        refund_amount=Decimal(amount),
-        with_return=True,
-        note="Half, if you send it back.",
-        now=f.NOW + timedelta(hours=1),
-    )
+    """The seller's counter-offer an hour after the opening: `amount`, with the item back."""
+    note, an_hour_later = "Half, if you send it back.", f.NOW + timedelta(hours=1)
+    return f.counter(session, dispute, amount, note, with_return=True, now=an_hour_later)
 
 
 def accept(session: Session, dispute: Dispute, version: int, now: datetime = f.NOW) -> Dispute:
@@ -245,24 +238,8 @@ def test_the_audit_trail_records_the_opening_the_counter_offer_and_the_rejection
     dispute = open_(session, alice, order)
     asked = dispute.proposals[0].id
     counter(session, dispute)
-    again = disputes.modify_proposal(
-        session,
-        dispute=dispute,
-        buyer_id="alice",
-        expected_version=dispute.version,
-        refund_amount=Decimal("30.00"),
-        with_return=False,
-        request="30 then.",
-        now=f.NOW + timedelta(hours=2),
-    )
-    disputes.seller_reject(
-        session,
-        dispute=again,
-        seller_id="shop",
-        expected_version=again.version,
-        note="No.",
-        now=f.NOW + timedelta(hours=3),
-    )
+    again = f.modify(session, dispute, "30.00", "30 then.", now=f.NOW + timedelta(hours=2))
+    f.reject(session, again, "No.", now=f.NOW + timedelta(hours=3))
     trail = log(session, dispute)
     assert trail[0] == (
         "buyer",
@@ -301,16 +278,7 @@ def test_ending_with_no_refund_releases_the_payment_and_logs_it(
     dispute = counter(session, open_(session, alice, order), amount="0.01")
     decided = f.NOW + timedelta(days=6)
     disputes.escalate_to_mediation(session, dispute=dispute, now=decided)
-    disputes.platform_decide(
-        session,
-        dispute=dispute,
-        operator_id="op-ana",
-        expected_version=dispute.version,
-        refund_amount=Decimal("0"),
-        with_return=True,
-        note="Not damaged.",
-        now=decided,
-    )
+    f.decide(session, dispute, "0", "Not damaged.", with_return=True, now=decided)
     assert (dispute.outcome, dispute.resolved_with_return) == (Outcome.no_refund, False)
     assert (order.payment_status, order.payment_settled_at) == (PaymentStatus.released, decided)
     trail = log(session, dispute)

@@ -102,6 +102,16 @@ def _segment(odd: str, name: str) -> str | None:
 Call = Callable[[TestClient, str], Response]
 
 
+def _get(path: str, headers: dict[str, str]) -> Call:
+    """A GET of `path`, the id put in for its `{}`."""
+    return lambda c, i: c.get(path.format(i), headers=headers)
+
+
+def _post(path: str, headers: dict[str, str], body: object = None) -> Call:
+    """A POST of `body` (none if None) to `path`, the id put in for its `{}`."""
+    return lambda c, i: c.post(path.format(i), json=body, headers=headers)
+
+
 def _buyer(settings: Settings, session: Session) -> dict[str, str]:
     return f.buyer_headers(settings, "alice", session) | f.key("x") | {"If-Match": '"1"'}
 
@@ -115,34 +125,24 @@ def _dispute_calls(settings: Settings, session: Session) -> dict[str, Call]:
     op_write = op | f.key("d") | {"If-Match": '"1"'}
     seller_write = seller | {"If-Match": '"1"'}
     proposal = {"refund_amount": "10.00", "with_return": False}
+    decision = {"refund_amount": "0.00", "with_return": False, "note": "x"}
+    buyer_path = "/api/v1/disputes/{}"
+    seller_path = "/api/v1/seller/disputes/{}"
+    operator_path = "/api/v1/operator/disputes/{}"
     return {
-        "buyer get": lambda c, i: c.get(f"/api/v1/disputes/{i}", headers=alice),
-        "buyer events": lambda c, i: c.get(f"/api/v1/disputes/{i}/events", headers=alice),
-        "buyer evidence": lambda c, i: c.get(f"/api/v1/disputes/{i}/evidence", headers=alice),
-        "buyer messages": lambda c, i: c.get(f"/api/v1/disputes/{i}/messages", headers=alice),
-        "buyer modify": lambda c, i: c.post(
-            f"/api/v1/disputes/{i}/proposal", json=proposal, headers=alice
-        ),
-        "buyer cancel": lambda c, i: c.post(f"/api/v1/disputes/{i}/cancel", headers=alice),
-        "buyer accept": lambda c, i: c.post(
-            f"/api/v1/disputes/{i}/accept-seller-proposal", headers=alice
-        ),
-        "buyer message": lambda c, i: c.post(
-            f"/api/v1/disputes/{i}/messages", json={"body": "hi"}, headers=alice
-        ),
-        "seller get": lambda c, i: c.get(f"/api/v1/seller/disputes/{i}", headers=seller),
-        "seller counter": lambda c, i: c.post(
-            f"/api/v1/seller/disputes/{i}/counter", json=proposal, headers=seller_write
-        ),
-        "seller reject": lambda c, i: c.post(
-            f"/api/v1/seller/disputes/{i}/reject", json={"note": "no"}, headers=seller_write
-        ),
-        "operator get": lambda c, i: c.get(f"/api/v1/operator/disputes/{i}", headers=op),
-        "operator decision": lambda c, i: c.post(
-            f"/api/v1/operator/disputes/{i}/decision",
-            json={"refund_amount": "0.00", "with_return": False, "note": "x"},
-            headers=op_write,
-        ),
+        "buyer get": _get(buyer_path, alice),
+        "buyer events": _get(buyer_path + "/events", alice),
+        "buyer evidence": _get(buyer_path + "/evidence", alice),
+        "buyer messages": _get(buyer_path + "/messages", alice),
+        "buyer modify": _post(buyer_path + "/proposal", alice, proposal),
+        "buyer cancel": _post(buyer_path + "/cancel", alice),
+        "buyer accept": _post(buyer_path + "/accept-seller-proposal", alice),
+        "buyer message": _post(buyer_path + "/messages", alice, {"body": "hi"}),
+        "seller get": _get(seller_path, seller),
+        "seller counter": _post(seller_path + "/counter", seller_write, proposal),
+        "seller reject": _post(seller_path + "/reject", seller_write, {"note": "no"}),
+        "operator get": _get(operator_path, op),
+        "operator decision": _post(operator_path + "/decision", op_write, decision),
     }
 
 
@@ -189,24 +189,19 @@ def test_odd_order_ids_answer_a_clean_404_or_422(
 
 def _ticket_calls() -> dict[str, Call]:
     op = f.operator_headers()
-    base = "/api/v1/operator/handoff/tickets"
+    ticket = "/api/v1/operator/handoff/tickets/{}"
     write = op | f.key("t")
+    review = {"decision": "clear", "note": "x"}
     return {
-        "get": lambda c, i: c.get(f"{base}/{i}", headers=op),
-        "claim": lambda c, i: c.post(f"{base}/{i}/claim", headers=write),
-        "release": lambda c, i: c.post(f"{base}/{i}/release", headers=write),
-        "close": lambda c, i: c.post(f"{base}/{i}/close", headers=write),
-        "transfer": lambda c, i: c.post(
-            f"{base}/{i}/transfer", json={"operator_id": "op-ana"}, headers=write
-        ),
-        "message": lambda c, i: c.post(f"{base}/{i}/messages", json={"body": "hi"}, headers=write),
-        "user messages": lambda c, i: c.post(
-            f"{base}/{i}/user-messages", json={"messages": []}, headers=write
-        ),
-        "review decision": lambda c, i: c.post(
-            f"/api/v1/operator/abuse-reviews/{i}/decision",
-            json={"decision": "clear", "note": "x"},
-            headers=op | f.key("r"),
+        "get": _get(ticket, op),
+        "claim": _post(ticket + "/claim", write),
+        "release": _post(ticket + "/release", write),
+        "close": _post(ticket + "/close", write),
+        "transfer": _post(ticket + "/transfer", write, {"operator_id": "op-ana"}),
+        "message": _post(ticket + "/messages", write, {"body": "hi"}),
+        "user messages": _post(ticket + "/user-messages", write, {"messages": []}),
+        "review decision": _post(
+            "/api/v1/operator/abuse-reviews/{}/decision", op | f.key("r"), review
         ),
     }
 

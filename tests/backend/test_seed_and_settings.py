@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
@@ -15,7 +13,6 @@ from dispute_backend.migrate import upgrade
 from dispute_backend.models import AbuseReview, Dispute, Order
 from dispute_backend.rules import RuleSettings
 from dispute_backend.seed import has_data, seed, wipe
-from dispute_backend.services import disputes
 from dispute_backend.settings import Settings
 
 
@@ -130,26 +127,8 @@ def test_reading_one_dispute_shows_what_the_list_shows(
         d.state: d for d in seeded.scalars(select(Dispute).where(Dispute.buyer_id == "carla"))
     }
     negotiating, decided = in_state["negotiation"], in_state["mediation"]
-    disputes.seller_counter(
-        seeded,
-        dispute=negotiating,
-        seller_id=negotiating.seller_id,
-        expected_version=negotiating.version,
-        refund_amount=Decimal("10.00"),
-        with_return=True,
-        note="half, with the item back",
-        now=f.NOW,
-    )
-    disputes.platform_decide(
-        seeded,
-        dispute=decided,
-        operator_id="op-marta",
-        expected_version=decided.version,
-        refund_amount=Decimal("5.00"),
-        with_return=False,
-        note="partly",
-        now=f.NOW,
-    )
+    f.counter(seeded, negotiating, "10.00", "half, with the item back", with_return=True)
+    f.decide(seeded, decided, "5.00", "partly", by="op-marta")
     seeded.commit()
     shown = 0
     for buyer in ("carla", "diego", "erin"):

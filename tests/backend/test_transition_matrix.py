@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 
 import pytest
 from sqlalchemy.orm import Session
@@ -21,45 +20,16 @@ LATER = f.NOW + 6 * f.DAY  # after the negotiation deadline
 Action = Callable[[Session, Dispute, int], object]  # (session, dispute, expected version)
 
 ACTIONS: dict[str, Action] = {
-    "buyer_modify": lambda s, d, v: disputes.modify_proposal(
-        s,
-        dispute=d,
-        buyer_id="alice",
-        expected_version=v,
-        refund_amount=Decimal("10.00"),
-        with_return=False,
-        request=None,
-        now=LATER,
-    ),
+    "buyer_modify": lambda s, d, v: f.modify(s, d, "10.00", version=v, now=LATER),
     "buyer_cancel": lambda s, d, v: disputes.cancel(
         s, dispute=d, buyer_id="alice", expected_version=v, now=LATER
     ),
     "seller_accept": lambda s, d, v: disputes.seller_accept(
         s, dispute=d, seller_id="shop", expected_version=v, now=LATER
     ),
-    "seller_reject": lambda s, d, v: disputes.seller_reject(
-        s, dispute=d, seller_id="shop", expected_version=v, note="", now=LATER
-    ),
-    "seller_counter": lambda s, d, v: disputes.seller_counter(
-        s,
-        dispute=d,
-        seller_id="shop",
-        expected_version=v,
-        refund_amount=Decimal("5.00"),
-        with_return=False,
-        note="",
-        now=LATER,
-    ),
-    "platform_decide": lambda s, d, v: disputes.platform_decide(
-        s,
-        dispute=d,
-        operator_id="op-ana",
-        expected_version=v,
-        refund_amount=Decimal("20.00"),
-        with_return=False,
-        note="",
-        now=LATER,
-    ),
+    "seller_reject": lambda s, d, v: f.reject(s, d, version=v, now=LATER),
+    "seller_counter": lambda s, d, v: f.counter(s, d, "5.00", version=v, now=LATER),
+    "platform_decide": lambda s, d, v: f.decide(s, d, "20.00", version=v, now=LATER),
 }
 
 ALLOWED = {

@@ -65,6 +65,12 @@ def open_on(world: World, buyer: Credential, situation: str = "eligible") -> Dis
     return open_dispute(world, buyer, world.order(buyer, situation))
 
 
+def buyer_and_dispute(world: World) -> tuple[Credential, Dispute]:
+    """A new buyer, and the dispute it opened on an eligible order of its own."""
+    buyer = world.buyer()
+    return buyer, open_on(world, buyer)
+
+
 def change(
     world: World,
     buyer: Credential,

@@ -7,13 +7,19 @@ from decimal import Decimal
 import pytest
 
 from actions.backend_client import Conflict, NotFound, Refused
-from tests.contract.helpers import assert_refused, cancel, change, open_dispute, open_on
+from tests.contract.helpers import (
+    assert_refused,
+    buyer_and_dispute,
+    cancel,
+    change,
+    open_dispute,
+    open_on,
+)
 from tests.contract.worlds import World
 
 
 def test_a_change_moves_the_version_and_the_amount(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     changed = change(world, buyer, opened.id, opened.version, "15", with_return=True)
     assert (changed.version, changed.refund_amount, changed.with_return) == (
         opened.version + 1,
@@ -24,8 +30,7 @@ def test_a_change_moves_the_version_and_the_amount(world: World) -> None:
 
 
 def test_a_stale_version_is_a_conflict(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     change(world, buyer, opened.id, opened.version, "15")
     stale = opened.version
     assert_refused(
@@ -38,8 +43,7 @@ def test_a_stale_version_is_a_conflict(world: World) -> None:
 
 
 def test_a_cancelled_dispute_has_ended(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     ended = cancel(world, buyer, opened.id, opened.version)
     assert (ended.state, ended.status_label, ended.in_progress) == ("ended", "Dispute ended", False)
     assert (ended.resolution["how"], ended.resolution["outcome"]) == ("cancellation", "cancelled")
@@ -49,8 +53,7 @@ def test_a_cancelled_dispute_has_ended(world: World) -> None:
 
 @pytest.mark.parametrize("ending", ["cancelled", "settled"])
 def test_an_ended_dispute_can_be_neither_changed_nor_cancelled(world: World, ending: str) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     if ending == "cancelled":
         cancel(world, buyer, opened.id, opened.version)
     else:
@@ -75,8 +78,7 @@ def test_an_ended_dispute_can_be_neither_changed_nor_cancelled(world: World, end
 def test_a_refund_above_the_order_amount_or_not_positive_is_refused(
     world: World, amount: str
 ) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)  # an order of 40.00
+    buyer, opened = buyer_and_dispute(world)  # an order of 40.00
     assert_refused(
         lambda: change(world, buyer, opened.id, opened.version, amount),
         Refused,
@@ -87,8 +89,7 @@ def test_a_refund_above_the_order_amount_or_not_positive_is_refused(
 
 
 def test_the_whole_amount_is_a_valid_change(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     changed = change(world, buyer, opened.id, opened.version, "40.00")
     assert changed.refund_amount == Decimal("40.00")
 

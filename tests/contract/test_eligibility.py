@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from actions.backend_client import Conflict, NotFound, Refused
-from tests.contract.helpers import assert_refused, cancel, open_dispute, open_on
+from tests.contract.helpers import assert_refused, buyer_and_dispute, cancel, open_dispute
 from tests.contract.worlds import NOW, World
 
 SITUATION_VERDICTS = [
@@ -32,8 +32,7 @@ def test_each_situation_reads_as_the_backend_says(world: World, situation: str, 
 
 
 def test_an_open_dispute_is_named_by_the_eligibility_and_the_order(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     verdict = world.backend.eligibility(buyer, opened.order_id)
     assert (verdict.eligible, verdict.reason_code) == (False, "dispute_already_open")
     assert verdict.active_dispute_id == opened.id
@@ -41,8 +40,7 @@ def test_an_open_dispute_is_named_by_the_eligibility_and_the_order(world: World)
 
 
 def test_an_order_whose_dispute_ended_with_a_refund_is_resolved(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     world.settle(buyer, opened.id)
     verdict = world.backend.eligibility(buyer, opened.order_id)
     assert (verdict.eligible, verdict.reason_code) == (False, "order_already_resolved")
@@ -53,8 +51,7 @@ def test_an_order_whose_dispute_ended_with_a_refund_is_resolved(world: World) ->
 
 
 def test_a_cancelled_dispute_leaves_the_order_open_to_a_new_one(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     cancel(world, buyer, opened.id, opened.version)
     assert world.backend.eligibility(buyer, opened.order_id).eligible
     again = open_dispute(world, buyer, opened.order_id)
@@ -64,8 +61,7 @@ def test_a_cancelled_dispute_leaves_the_order_open_to_a_new_one(world: World) ->
 def test_a_closed_account_comes_first(world: World) -> None:
     """account_closed before every other reason: before a dispute in progress and before
     the missing tracking number."""
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     no_tracking = world.order(buyer, "no_tracking")
     fine = world.order(buyer, "eligible")
     world.close_account(buyer)
@@ -76,8 +72,7 @@ def test_a_closed_account_comes_first(world: World) -> None:
 
 
 def test_a_dispute_in_progress_comes_before_the_order_being_settled(world: World) -> None:
-    buyer = world.buyer()
-    first = open_on(world, buyer)
+    buyer, first = buyer_and_dispute(world)
     cancel(world, buyer, first.id, first.version)
     second = open_dispute(world, buyer, first.order_id)
     verdict = world.backend.eligibility(buyer, first.order_id)
@@ -111,8 +106,7 @@ def test_a_package_in_customs_may_still_be_disputed_for_damage(world: World) -> 
 
 
 def test_opening_twice_is_a_conflict(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     error = assert_refused(
         lambda: open_dispute(world, buyer, opened.order_id),
         Conflict,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from actions.backend_client import Conflict, Credential, EvidenceFile, NotFound, Refused
-from tests.contract.helpers import assert_refused, cancel, key, open_on
+from tests.contract.helpers import assert_refused, buyer_and_dispute, cancel, key, open_on
 from tests.contract.worlds import World
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 60
@@ -22,8 +22,7 @@ def add(
 
 
 def test_files_up_to_the_count_then_refused(world: World) -> None:
-    buyer = world.buyer()
-    dispute = open_on(world, buyer)
+    buyer, dispute = buyer_and_dispute(world)
     first_key = key()
     add(world, buyer, dispute.id, photo(name="0.jpg"), first_key)
     add(world, buyer, dispute.id, photo(name="0.jpg"), first_key)  # a replay adds nothing
@@ -39,8 +38,7 @@ def test_files_up_to_the_count_then_refused(world: World) -> None:
 
 
 def test_a_file_over_the_size_is_refused_and_one_at_it_is_not(world: World) -> None:
-    buyer = world.buyer()
-    dispute = open_on(world, buyer)
+    buyer, dispute = buyer_and_dispute(world)
     add(world, buyer, dispute.id, photo(world.max_evidence_bytes))
     assert_refused(
         lambda: add(world, buyer, dispute.id, photo(world.max_evidence_bytes + 1)),
@@ -51,8 +49,7 @@ def test_a_file_over_the_size_is_refused_and_one_at_it_is_not(world: World) -> N
 
 
 def test_a_file_that_is_no_picture_document_or_video_is_refused(world: World) -> None:
-    buyer = world.buyer()
-    dispute = open_on(world, buyer)
+    buyer, dispute = buyer_and_dispute(world)
     text = EvidenceFile("notes.jpg", b"just some words, named like a photo", "image/jpeg")
     assert_refused(
         lambda: add(world, buyer, dispute.id, text), Refused, "evidence-type-not-allowed", 415
@@ -60,8 +57,7 @@ def test_a_file_that_is_no_picture_document_or_video_is_refused(world: World) ->
 
 
 def test_no_evidence_once_the_dispute_ended(world: World) -> None:
-    buyer = world.buyer()
-    dispute = open_on(world, buyer)
+    buyer, dispute = buyer_and_dispute(world)
     cancel(world, buyer, dispute.id, dispute.version)
     assert_refused(
         lambda: add(world, buyer, dispute.id, photo()), Conflict, "transition-not-allowed", 409

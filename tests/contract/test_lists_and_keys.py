@@ -6,7 +6,14 @@ from dataclasses import replace
 
 from actions.backend_client import BuyerNotIdentified, Credential, Dispute, Refused
 from actions.manage_dispute import find_dispute
-from tests.contract.helpers import assert_refused, cancel, change, key, open_dispute, open_on
+from tests.contract.helpers import (
+    assert_refused,
+    buyer_and_dispute,
+    cancel,
+    change,
+    key,
+    open_dispute,
+)
 from tests.contract.worlds import World
 
 
@@ -63,8 +70,7 @@ def test_a_replay_with_another_body_is_refused(world: World) -> None:
 
 
 def test_a_change_replayed_is_applied_once(world: World) -> None:
-    buyer = world.buyer()
-    opened = open_on(world, buyer)
+    buyer, opened = buyer_and_dispute(world)
     same = key()
     for _ in range(2):
         changed = change(world, buyer, opened.id, opened.version, "20", idempotency_key=same)

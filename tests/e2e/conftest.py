@@ -16,8 +16,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -108,26 +107,15 @@ class RunningStack:
     def add_order(self, order_id: str, buyer_id: str, title: str = "Desk fan") -> None:
         """A fresh delivered order, inside its protection period, for tests that must
         share no order with the others."""
-        from dispute_backend.models import Order, ShippingStatus
+        from dispute_backend.models import ShippingStatus
+        from dispute_backend.seed import OrderSpec
+        from dispute_backend.seed import _order as seed_order
 
-        now = datetime.now(UTC)
-        self._insert(
-            Order(
-                id=order_id,
-                buyer_id=buyer_id,
-                seller_id="techhub",
-                title=title,
-                amount=Decimal("25.00"),
-                currency="EUR",
-                placed_at=now - timedelta(days=10),
-                tracking_number="LP9",
-                tracking_added_at=now - timedelta(days=5),
-                shipping_deadline=now + timedelta(days=20),
-                receipt_confirmed_at=now - timedelta(days=1),
-                shipping_status=ShippingStatus.delivered,
-                refunded_amount=Decimal("0"),
-            )
-        )
+        # Built as the demo data builds its orders: placed 10 days ago, tracked 5 days ago,
+        # received yesterday, shipping deadline in 20 days.
+        delivered = ShippingStatus.delivered
+        spec = OrderSpec(order_id, buyer_id, "techhub", title, "25.00", 10, 5, 20, 1, delivered)
+        self._insert(seed_order(spec, datetime.now(UTC)))
 
     def add_buyer(self, buyer_id: str) -> None:
         """A buyer of its own (e-mail <id>@example.com), for a test whose checks must not

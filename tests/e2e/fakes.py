@@ -77,15 +77,10 @@ class PlatformsHandler(BaseHTTPRequestHandler):
         pass
 
     def _json(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._bytes(json.dumps(body).encode(), "application/json", status)
 
-    def _bytes(self, data: bytes, kind: str) -> None:
-        self.send_response(200)
+    def _bytes(self, data: bytes, kind: str, status: int = 200) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
