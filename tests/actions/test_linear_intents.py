@@ -47,15 +47,21 @@ def storage(tmp_path: Path) -> LocalModelStorage:
     return LocalModelStorage(tmp_path)
 
 
-def test_learns_persists_and_loads(storage: LocalModelStorage) -> None:
+@pytest.fixture
+def trained_classifier(storage: LocalModelStorage) -> LinearIntentClassifier:
     resource = Resource("linear_intents")
     context = ExecutionContext(GraphSchema({}), "test")
     classifier = LinearIntentClassifier.create({}, storage, resource, context)
     training = [m for intent, texts in EXAMPLES.items() for m in _messages(texts, intent)]
     classifier.train(TrainingData(training))
+    return classifier
 
+
+def test_learns_persists_and_loads(
+    storage: LocalModelStorage, trained_classifier: LinearIntentClassifier
+) -> None:
     unseen = ["my order did not turn up", "how can i reach the seller", "hi!"]
-    trained = classifier.process(_messages(unseen))
+    trained = trained_classifier.process(_messages(unseen))
     assert [m.get(INTENT)["name"] for m in trained] == [
         "report_not_received",
         "contact_seller",
@@ -66,7 +72,8 @@ def test_learns_persists_and_loads(storage: LocalModelStorage) -> None:
     assert sum(r["confidence"] for r in ranking) == pytest.approx(1.0)
     assert ranking == sorted(ranking, key=lambda r: -r["confidence"])
 
-    loaded = LinearIntentClassifier.load({}, storage, resource, context)
+    context = ExecutionContext(GraphSchema({}), "test")
+    loaded = LinearIntentClassifier.load({}, storage, Resource("linear_intents"), context)
     again = loaded.process(_messages(unseen))
     for before, after in zip(trained, again, strict=True):
         assert after.get(INTENT)["name"] == before.get(INTENT)["name"]
@@ -92,3 +99,17 @@ def test_an_untrained_model_leaves_messages_alone(storage: LocalModelStorage) ->
     classifier = LinearIntentClassifier.load({}, storage, Resource("missing"), context)
     (message,) = classifier.process(_messages(["hello"]))
     assert message.get(INTENT) is None
+
+
+@pytest.mark.parametrize("noise", ["@@@", "👍👍", "#*&^%", "~~ ~~"])
+def test_a_message_of_symbols_alone_is_read_as_nothing(
+    trained_classifier: LinearIntentClassifier, noise: str
+) -> None:
+    assert trained_classifier.process(_messages([noise]))[0].get(INTENT)["confidence"] == 0.0
+
+
+@pytest.mark.parametrize("kept", ["hello", "?", ":(", "!!!", "hiya", "12345678", "€8"])
+def test_words_numbers_and_the_punctuation_of_the_training_data_are_still_read(
+    trained_classifier: LinearIntentClassifier, kept: str
+) -> None:
+    assert trained_classifier.process(_messages([kept]))[0].get(INTENT)["confidence"] > 0.0
