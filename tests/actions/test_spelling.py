@@ -68,3 +68,10 @@ def test_an_english_word_is_never_corrected() -> None:
     assert speller.text("the scale broke") == "the scale broke"
     assert speller.text("my sneakers") == "my sneakers"
     assert speller.text("my speeker") == "my speaker"
+
+
+def test_a_product_name_is_not_made_a_word_two_edits_away() -> None:
+    speller = Speller({"airport": 9, "kind": 9, "there's": 9, "received": 9})
+    assert speller.text("my airpods and the kindle") == "my airpods and the kindle"
+    assert speller.text("a thermos") == "a thermos"
+    assert speller.text("not recieevd") == "not received"  # eight letters: two edits
