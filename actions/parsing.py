@@ -566,15 +566,40 @@ def is_correction(text: str) -> bool:
 
 
 _DISCARDED = re.compile(r"\b(?:not|instead of|rather than|no longer)\s+(?:\w+\s+){0,1}$", re.I)
+# A number that counts something other than money: "after 3 days", "2 weeks late",
+# "1st", "50%", "2 of them", "size 42", "model 3", "4 stars".
+_NOT_MONEY_AFTER = re.compile(
+    r"\s*(?:-\s*)?(?:days?|weeks?|wks?|months?|years?|yrs?|hours?|hrs?|h|minutes?|mins?|seconds?"
+    r"|secs?|nights?|times?|x|pieces?|pcs|items?|units?|pairs?|parcels?|packages?|orders?"
+    r"|stars?|%|percent|cm|mm|m|km|kg|g|lbs?|ml|l|gb|tb|mb|mah|w|v|inch(?:es)?|ft"
+    r"|st|nd|rd|th|of them)(?![a-z])",
+    re.I,
+)
+_NOT_MONEY_BEFORE = re.compile(
+    r"\b(?:size|model|version|gen|generation|series|no\.|number|page|step|day|week|month|year"
+    r"|iphone|galaxy|pixel|ps|xbox)\s*$",
+    re.I,
+)
+
+
+def _counts_something_else(text: str, start: int, end: int) -> bool:
+    return bool(
+        _NOT_MONEY_AFTER.match(text, end)
+        or _NOT_MONEY_BEFORE.search(text[max(0, start - 20) : start])
+    )
 
 
 def amount_stated(text: str) -> Decimal | None:
     """The one amount a message asks for, numbers it sets aside left out: "make it 20
-    euros" (20), "12 not 15" (12), "not 15 but 12" (12), "between 5 and 8" (None)."""
+    euros" (20), "12 not 15" (12), "not 15 but 12" (12), "between 5 and 8" (None).
+    Numbers that count something else are no amount: "broke after 3 days, refund 20" (20),
+    "after 2 weeks, i want a full refund" (None)."""
     kept = set()
     text = digits_for_words(text)
     for found in _NUMBER.finditer(text):
         if _DISCARDED.search(text[max(0, found.start() - 30) : found.start()]):
+            continue
+        if _counts_something_else(text, found.start(), found.end()):
             continue
         kept.add(found.group(0).replace(" ", ""))
     return parse_amount(kept.pop()) if len(kept) == 1 else None

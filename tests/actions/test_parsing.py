@@ -117,6 +117,16 @@ VALUES: dict[Callable[[Any], object], list[tuple[object, object]]] = {
         ("ok make it fifteen euros", Decimal("15.00")),
         ("it took two weeks and i want 20 euros back", Decimal("20.00")),
         ("the other one", None),
+        # a number that counts days, items, sizes or models is no amount
+        ("the usb hub stopped working after 3 days, i want a full refund", None),
+        ("died again after 2 weeks, i want my money back", None),
+        ("it came 2wks late, give me 10", Decimal("10.00")),
+        ("2 of them broke, refund 8 euros", Decimal("8.00")),
+        ("size 42 came instead of 44, refund 10", Decimal("10.00")),
+        ("my iphone 13 case cracked, 5 euros back", Decimal("5.00")),
+        ("i want 50% back", None),
+        ("the 2nd one broke, 12 euros", Decimal("12.00")),
+        ("no 20 euros", Decimal("20.00")),
     ],
 }
 
