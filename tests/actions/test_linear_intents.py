@@ -101,15 +101,15 @@ def test_an_untrained_model_leaves_messages_alone(storage: LocalModelStorage) ->
     assert message.get(INTENT) is None
 
 
-@pytest.mark.parametrize("noise", ["@@@", "👍👍", "#*&^%", "~~ ~~"])
+@pytest.mark.parametrize("noise", ["@@@", "👍👍", "#*&^%", "~~ ~~", "?", "...", "!!!!"])
 def test_a_message_of_symbols_alone_is_read_as_nothing(
     trained_classifier: LinearIntentClassifier, noise: str
 ) -> None:
     assert trained_classifier.process(_messages([noise]))[0].get(INTENT)["confidence"] == 0.0
 
 
-@pytest.mark.parametrize("kept", ["hello", "?", ":(", "!!!", "hiya", "12345678", "€8"])
-def test_words_numbers_and_the_punctuation_of_the_training_data_are_still_read(
+@pytest.mark.parametrize("kept", ["hello", ":D", "hiya", "12345678", "€8"])
+def test_words_and_numbers_are_still_read(
     trained_classifier: LinearIntentClassifier, kept: str
 ) -> None:
     assert trained_classifier.process(_messages([kept]))[0].get(INTENT)["confidence"] > 0.0
