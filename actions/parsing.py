@@ -204,7 +204,17 @@ REASON_PATTERNS = {
         "torn",
         r"leak\w*",
         r"dent\w*",
-        "stopped working",
+        r"(?:stopped|quit|stops) (?:working|charging|turning on|spinning|heating|cooling|grinding"
+        r"|blowing|vibrating|playing|connecting|pairing|holding (?:a )?charge)",
+        r"(?:won'?t|doesn'?t|does not|will not|can'?t|cannot) (?:pair|connect|start|fly|heat|cool"
+        r"|spin|boot|power on|hold (?:a )?charge)",
+        r"died",
+        "chipped",
+        "snapped",
+        r"flicker\w*",
+        r"f[ae]ll(?:ing)? apart",
+        r"rattl\w*",
+        r"overheat\w*",
         "no sound",
         r"burn\w*",
         r"crackl\w*",

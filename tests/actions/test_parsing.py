@@ -84,6 +84,13 @@ VALUES: dict[Callable[[Any], object], list[tuple[object, object]]] = {
         ("it won't charge", "damaged"),
         ("doesn't turn on", "damaged"),
         ("the left bud is silent", "damaged"),
+        ("my earbuds died after 2 weeks", "damaged"),
+        ("the left one stopped charging", "damaged"),
+        ("my headphones won't pair anymore", "damaged"),
+        ("the bowl came chipped", "damaged"),
+        ("it keeps overheating", "damaged"),
+        ("the seller stopped answering", None),
+        ("the tracking stopped updating", None),
         # near misses: words inside other words, and words about something else
         ("i was charged twice", None),
         ("it came in a small box", None),
