@@ -356,5 +356,10 @@ class ActionStopForm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        dispatcher.utter_message(response="utter_form_stopped")
+        # Left for a person, "What else can I do for you?" would contradict the handoff
+        # message that follows; the buyer is only told that nothing was changed.
+        leaving_for_a_person = latest_intent(tracker) == "request_human"
+        dispatcher.utter_message(
+            response="utter_form_left_for_person" if leaving_for_a_person else "utter_form_stopped"
+        )
         return [SlotSet(slot, None) for slot in FORM_SLOTS]

@@ -332,6 +332,15 @@ async def test_stop_forgets_the_forms_answers(dispatcher: CollectingDispatcher) 
     assert SlotSet("order_id", None) in events
 
 
+async def test_a_form_left_for_a_person_does_not_ask_what_else(
+    dispatcher: CollectingDispatcher,
+) -> None:
+    tracker = make_tracker({"order_id": ORDER}, intent="request_human")
+    events = await ActionStopForm().run(dispatcher, tracker, {})
+    assert responses(dispatcher) == ["utter_form_left_for_person"]
+    assert SlotSet("order_id", None) in events
+
+
 @pytest.mark.parametrize(
     ("intent", "answer"),
     [("message_empty", "utter_message_empty"), ("message_too_long", "utter_message_too_long")],
