@@ -215,9 +215,10 @@ class LinearIntentClassifier(TrainedComponent, IntentClassifier):
             return messages
         classes = self._model.classes_
         for message in with_text:
-            row = self._probabilities(message)
             if self._says_nothing(message):
-                row = np.zeros_like(row)  # below any threshold: "please rephrase"
+                row = np.zeros(len(classes))  # below any threshold: "please rephrase"
+            else:
+                row = self._probabilities(message)
             order = np.argsort(row)[::-1][:LABEL_RANKING_LENGTH]
             ranking = [{"name": str(classes[i]), "confidence": float(row[i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
